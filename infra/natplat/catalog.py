@@ -1,0 +1,129 @@
+"""The one catalog of pins: every image and chart the platform runs, and the Kubernetes versions
+it supports. Components never write a registry, repository, tag or chart version themselves: they
+name an entry here and resolve it through the site's registry settings, so an air-gapped site
+pulls everything from its own mirror and the mirror list is derived from this same data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from natplat.model import RegistrySettings
+
+KIND_VERSION = "v0.33.0"
+"""The kind release whose node images are pinned below (`make up` checks the CLI against it)."""
+
+
+@dataclass(frozen=True)
+class Image:
+    """An upstream image, pinned by tag and, where known, by digest."""
+
+    registry: str
+    repository: str
+    tag: str
+    digest: str | None = None
+
+    @property
+    def reference(self) -> str:
+        return _reference(f"{self.registry}/{self.repository}", self.tag, self.digest)
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    """An image as one site pulls it: upstream, or from the site's mirror."""
+
+    upstream: Image
+    registry: str
+    repository: str
+
+    @property
+    def tag(self) -> str:
+        return self.upstream.tag
+
+    @property
+    def digest(self) -> str | None:
+        return self.upstream.digest
+
+    @property
+    def name(self) -> str:
+        """registry/repository, the form most charts take as `image.repository`."""
+        return f"{self.registry}/{self.repository}"
+
+    @property
+    def reference(self) -> str:
+        return _reference(self.name, self.tag, self.digest)
+
+
+@dataclass(frozen=True)
+class Chart:
+    """An upstream Helm chart at an exact version."""
+
+    name: str
+    repository: str
+    version: str
+
+
+@dataclass(frozen=True)
+class ResolvedChart:
+    """A chart as one site fetches it: from the upstream repository or the site's OCI mirror."""
+
+    upstream: Chart
+    chart: str
+    repository: str | None
+
+    @property
+    def version(self) -> str:
+        return self.upstream.version
+
+
+def _reference(name: str, tag: str, digest: str | None) -> str:
+    return f"{name}:{tag}@{digest}" if digest else f"{name}:{tag}"
+
+
+# Kubernetes minor versions a site may declare, each with the kind node image published for it by
+# the kind release above (digests from the kind v0.33.0 release notes).
+KIND_NODE_IMAGES: dict[str, Image] = {
+    "1.34": Image(
+        "docker.io",
+        "kindest/node",
+        "v1.34.11",
+        "sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
+    ),
+    "1.35": Image(
+        "docker.io",
+        "kindest/node",
+        "v1.35.8",
+        "sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
+    ),
+    "1.36": Image(
+        "docker.io",
+        "kindest/node",
+        "v1.36.4",
+        "sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
+    ),
+}
+
+KUBERNETES_VERSIONS: tuple[str, ...] = tuple(sorted(KIND_NODE_IMAGES))
+"""Supported minors: the three upstream still patches, all with a pinned kind node image."""
+
+
+def resolve_image(image: Image, registry: RegistrySettings) -> ResolvedImage:
+    """Where a site pulls `image` from. On an air-gapped site the mirror keeps the upstream
+    registry host as the first path segment (`<mirror>/docker.io/kong`), so two upstreams that
+    share a repository name can never collide in the mirror."""
+    if registry.air_gapped:
+        assert registry.image_mirror is not None  # the model requires it when air-gapped
+        return ResolvedImage(image, registry.image_mirror, f"{image.registry}/{image.repository}")
+    return ResolvedImage(image, image.registry, image.repository)
+
+
+def resolve_chart(chart: Chart, registry: RegistrySettings) -> ResolvedChart:
+    """Where a site fetches `chart` from: `oci://<chart mirror>/<name>` on an air-gapped site."""
+    if registry.air_gapped:
+        assert registry.chart_mirror is not None  # the model requires it when air-gapped
+        return ResolvedChart(chart, f"{registry.chart_mirror}/{chart.name}", None)
+    if chart.repository.startswith("oci://"):
+        return ResolvedChart(chart, f"{chart.repository}/{chart.name}", None)
+    return ResolvedChart(chart, chart.name, chart.repository)

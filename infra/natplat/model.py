@@ -1,0 +1,496 @@
+"""The typed, frozen, validated description of one deployment site.
+
+A stack file is read once (`stackfile.py`) into a `Site`. Components never read Pulumi config:
+they receive the part of the `Site` they need. Every key of the stack file maps onto a field
+here; unknown keys, wrong types, out-of-range numbers, bad enum values and secrets written in
+plain text are rejected before any resource exists.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from natplat.catalog import KUBERNETES_VERSIONS
+from natplat.quantities import Bytes, Cpu, byte_count, cpu_millicores
+from natplat.sensitive import SecretValue
+
+PROJECT = "national-platform"
+"""The Pulumi project name, hence the namespace of every config key (`national-platform:site`)."""
+
+Profile = Literal["small", "medium", "large"]
+KubernetesVersion = Literal[KUBERNETES_VERSIONS]  # type: ignore[valid-type]
+
+DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")]
+"""A lower-case DNS label of at most 32 characters: site, region, service and client names."""
+
+DnsDomain = Annotated[
+    str, Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", max_length=200)
+]
+NodePort = Annotated[int, Field(ge=30000, le=32767)]
+Digest = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
+Scope = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.:-]{0,63}$")]
+
+
+def _check_cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(f"is not a network in CIDR form ({error})") from None
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_check_cidr)]
+
+
+def _check_origin(value: str) -> str:
+    if value.startswith("https://") or value.startswith("http://localhost"):
+        rest = value.split("://", 1)[1]
+        if rest and "/" not in rest:
+            return value
+    raise ValueError("must be an origin such as https://portal.example.gov (no path)")
+
+
+Origin = Annotated[str, AfterValidator(_check_origin)]
+
+
+def _check_registry_path(value: str) -> str:
+    if "://" in value or value.endswith("/") or " " in value or "." not in value.split("/", maxsplit=1)[0]:
+        raise ValueError(
+            "must be a registry host and path without a scheme, e.g. registry.example.gov/platform"
+        )
+    return value
+
+
+RegistryPath = Annotated[str, AfterValidator(_check_registry_path)]
+
+
+def _check_oci(value: str) -> str:
+    if not value.startswith("oci://") or value.endswith("/") or len(value) <= len("oci://"):
+        raise ValueError("must be an OCI repository URL, e.g. oci://registry.example.gov/charts")
+    return value
+
+
+OciRepository = Annotated[str, AfterValidator(_check_oci)]
+
+
+def problem(at: str, message: str) -> PydanticCustomError:
+    """A validation problem located at `at`, a dotted path below the model that raises it."""
+    return PydanticCustomError("site_rule", message, {"at": at})
+
+
+class Settings(BaseModel):
+    """Base of every settings model: frozen, camelCase keys, strict types, no unknown keys."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        alias_generator=to_camel,
+        populate_by_name=False,
+    )
+
+
+# ---------------------------------------------------------------------------- sizing
+
+
+class Resources(Settings):
+    """Requests and the memory limit of one container. No CPU limit: CPU is compressible and a
+    limit only adds throttling; memory is not, so it always has a limit."""
+
+    cpu: Cpu
+    memory: Bytes
+    memory_limit: Bytes
+
+    @model_validator(mode="after")
+    def _limit_covers_request(self) -> Resources:
+        if byte_count(self.memory_limit) < byte_count(self.memory):
+            raise problem("memoryLimit", f"must be at least the memory request ({self.memory})")
+        return self
+
+    @property
+    def cpu_millicores(self) -> int:
+        return cpu_millicores(self.cpu)
+
+
+class Workload(Settings):
+    replicas: Annotated[int, Field(ge=1, le=50)]
+    resources: Resources
+
+
+class StatefulWorkload(Workload):
+    storage: Bytes
+
+
+class ServiceWorkload(Workload):
+    max_replicas: Annotated[int, Field(ge=1, le=200)]
+
+    @model_validator(mode="after")
+    def _max_covers_min(self) -> ServiceWorkload:
+        if self.max_replicas < self.replicas:
+            raise problem("maxReplicas", f"must be at least replicas ({self.replicas})")
+        return self
+
+
+class ElasticsearchSizing(Settings):
+    dedicated_masters: Literal[0, 3, 5]
+    data_nodes: Annotated[int, Field(ge=1, le=50)]
+    resources: Resources
+    storage: Bytes
+
+    @model_validator(mode="after")
+    def _quorum(self) -> ElasticsearchSizing:
+        # Without dedicated masters every data node is master-eligible: an even count cannot
+        # keep a majority through the loss of half the nodes.
+        if self.dedicated_masters == 0 and self.data_nodes % 2 == 0:
+            raise problem("dataNodes", "must be odd when there are no dedicated masters")
+        return self
+
+
+class NamespaceQuota(Settings):
+    requests_cpu: Cpu
+    requests_memory: Bytes
+    limits_memory: Bytes
+    pods: Annotated[int, Field(ge=1, le=5000)]
+    persistent_volume_claims: Annotated[int, Field(ge=0, le=500)]
+    requests_storage: Annotated[str, Field(pattern=r"^\d+(Ki|Mi|Gi|Ti)$")]
+
+
+Concern = Literal["gateway", "services", "cache", "monitoring", "logging", "nodeAgents"]
+
+
+class NamespaceQuotas(Settings):
+    gateway: NamespaceQuota
+    services: NamespaceQuota
+    cache: NamespaceQuota
+    monitoring: NamespaceQuota
+    logging: NamespaceQuota
+    node_agents: NamespaceQuota
+
+    def for_concern(self, concern: Concern) -> NamespaceQuota:
+        return getattr(self, {"nodeAgents": "node_agents"}.get(concern, concern))
+
+
+class Sizing(Settings):
+    """The profile's sizing with the site's overrides applied."""
+
+    container_defaults: Resources
+    container_max_memory: Bytes
+    namespace_quotas: NamespaceQuotas
+    gateway: Workload
+    redis: StatefulWorkload
+    prometheus: StatefulWorkload
+    alertmanager: StatefulWorkload
+    grafana: Workload
+    elasticsearch: ElasticsearchSizing
+    kibana: Workload
+    logstash: Workload
+    services: ServiceWorkload
+
+
+# ---------------------------------------------------------------------------- sections
+
+
+class SiteSection(Settings):
+    """`national-platform:site`: who the site is."""
+
+    name: DnsLabel
+    region: DnsLabel
+    domain: DnsDomain
+    kubernetes_version: KubernetesVersion
+    profile: Profile
+
+
+class ClusterSection(Settings):
+    """`national-platform:cluster`: how to reach the cluster and what it offers."""
+
+    type: Literal["existing", "kind"]
+    kubeconfig: SecretValue | None = None
+    context: str | None = None
+    storage_class: Annotated[str, Field(min_length=1)] = "standard"
+    load_balancer: bool
+    kind_workers: Annotated[int, Field(ge=0, le=4)] = 1
+
+    @model_validator(mode="after")
+    def _connection(self) -> ClusterSection:
+        if self.type == "existing" and self.kubeconfig is None:
+            raise problem("kubeconfig", "is required for an existing cluster (a secure: value)")
+        if self.type == "kind" and self.kubeconfig is not None:
+            raise problem("kubeconfig", "must not be set: the kind cluster's kubeconfig is generated")
+        if self.type == "kind" and self.load_balancer:
+            raise problem("loadBalancer", "must be false: kind has no LoadBalancer implementation")
+        return self
+
+
+class RegistrySection(Settings):
+    """`national-platform:registry`: where images and charts come from, and where service
+    images go. On an air-gapped site every image and chart comes from the site's mirror."""
+
+    air_gapped: bool
+    image_mirror: RegistryPath | None = None
+    chart_mirror: OciRepository | None = None
+    service_repository: RegistryPath | None = None
+    pull_secret: SecretValue | None = None
+
+    @model_validator(mode="after")
+    def _mirrors(self) -> RegistrySection:
+        for key, value in (("imageMirror", self.image_mirror), ("chartMirror", self.chart_mirror)):
+            if self.air_gapped and value is None:
+                raise problem(key, "is required on an air-gapped site")
+            if not self.air_gapped and value is not None:
+                raise problem(key, "is only used on air-gapped sites (airGapped: true)")
+        return self
+
+
+class NodePorts(Settings):
+    http: NodePort
+    https: NodePort
+
+    @model_validator(mode="after")
+    def _distinct(self) -> NodePorts:
+        if self.http == self.https:
+            raise problem("https", "must differ from the http node port")
+        return self
+
+
+class RateLimit(Settings):
+    per_second: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    per_minute: Annotated[int, Field(ge=1, le=1_000_000)]
+    per_hour: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+
+
+class TlsCertificate(Settings):
+    certificate: SecretValue
+    key: SecretValue
+
+
+class GatewaySection(Settings):
+    """`national-platform:gateway`: Kong, the single entry point of the site."""
+
+    enabled: bool = True
+    hostname: DnsLabel = "api"
+    node_ports: NodePorts | None = None
+    load_balancer_source_ranges: tuple[Cidr, ...] = ()
+    cors_origins: tuple[Origin, ...] = ()
+    rate_limit: RateLimit = Field(default_factory=lambda: RateLimit.model_validate({"perMinute": 600}))
+    request_size_limit_mb: Annotated[int, Field(ge=1, le=100)] = 8
+    tls: TlsCertificate | None = None
+
+
+class AuthClient(Settings):
+    """An OAuth 2.0 client allowed the client-credentials grant. Only the secret's hash is
+    configured: the auth service compares against it and never sees a plaintext."""
+
+    id: DnsLabel
+    scopes: Annotated[tuple[Scope, ...], Field(min_length=1)]
+    secret_hash: SecretValue
+
+
+class AuthSection(Settings):
+    """`national-platform:auth`: the token issuer."""
+
+    enabled: bool = True
+    hostname: DnsLabel = "auth"
+    audience: Annotated[str, Field(min_length=3, max_length=100)] = "national-platform"
+    token_ttl_seconds: Annotated[int, Field(ge=60, le=3600)] = 900
+    clients: tuple[AuthClient, ...] = ()
+    image_digest: Digest | None = None
+
+
+class CacheSection(Settings):
+    """`national-platform:cache`: Redis (or Valkey) for the services and Kong's rate limiting."""
+
+    enabled: bool = True
+    engine: Literal["valkey", "redis-7.2", "redis-8"] = "valkey"
+    maxmemory_policy: Literal[
+        "allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu", "volatile-ttl"
+    ] = "allkeys-lru"
+    maxmemory_percent: Annotated[int, Field(ge=50, le=90)] = 75
+
+
+class EmailReceiver(Settings):
+    to: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")], ...], Field(min_length=1)
+    ]
+    sender: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")]
+    smarthost: Annotated[str, Field(pattern=r"^[a-z0-9.-]+:\d{2,5}$")]
+    auth_username: str | None = None
+    auth_password: SecretValue | None = None
+
+
+class WebhookReceiver(Settings):
+    url: SecretValue
+
+
+class AlertingSection(Settings):
+    email: EmailReceiver | None = None
+    webhook: WebhookReceiver | None = None
+
+
+class MonitoringSection(Settings):
+    """`national-platform:monitoring`: Prometheus, Alertmanager and Grafana."""
+
+    enabled: bool = True
+    retention_days: Annotated[int, Field(ge=1, le=400)] = 15
+    grafana_hostname: DnsLabel = "grafana"
+    alerting: AlertingSection = AlertingSection()
+
+
+class LoggingSection(Settings):
+    """`national-platform:logging`: Elasticsearch, Logstash, Kibana and Filebeat."""
+
+    enabled: bool = True
+    retention_days: Annotated[int, Field(ge=1, le=3650)] = 30
+    kibana_hostname: DnsLabel = "kibana"
+
+
+class ServiceSpec(Settings):
+    """One entry of `national-platform:services`: a business API built from services/<name>."""
+
+    name: DnsLabel
+    routes: Annotated[tuple[Annotated[str, Field(pattern=r"^/[a-z0-9/_.-]*$")], ...], Field(min_length=1)]
+    callers: tuple[DnsLabel, ...] = ()
+    depends_on: tuple[DnsLabel, ...] = ()
+    cache: bool = False
+    image_digest: Digest | None = None
+
+
+# ---------------------------------------------------------------------------- the site
+
+CONFIG_KEYS = (
+    "site",
+    "cluster",
+    "registry",
+    "sizing",
+    "gateway",
+    "auth",
+    "cache",
+    "monitoring",
+    "logging",
+    "services",
+)
+"""Every key a stack file may hold, without the `national-platform:` namespace."""
+
+
+class Site(Settings):
+    """One deployment site, as the whole program sees it."""
+
+    site: SiteSection
+    cluster: ClusterSection
+    registry: RegistrySection
+    sizing: Sizing
+    gateway: GatewaySection = GatewaySection()
+    auth: AuthSection = AuthSection()
+    cache: CacheSection = CacheSection()
+    monitoring: MonitoringSection = MonitoringSection()
+    logging: LoggingSection = LoggingSection()
+    services: tuple[ServiceSpec, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.site.name
+
+    @property
+    def profile(self) -> str:
+        return self.site.profile
+
+    @property
+    def is_local(self) -> bool:
+        return self.cluster.type == "kind"
+
+    def host(self, label: str) -> str:
+        """The fully qualified name of a public host of this site, e.g. api.<domain>."""
+        return f"{label}.{self.site.domain}"
+
+    @model_validator(mode="after")
+    def _site_rules(self) -> Site:
+        for rule in (self._gateway_rules, self._service_rules, self._registry_rules):
+            rule()
+        return self
+
+    def _gateway_rules(self) -> None:
+        if not self.cluster.load_balancer and self.gateway.enabled and self.gateway.node_ports is None:
+            raise problem(
+                "gateway.nodePorts",
+                "is required: the cluster has no LoadBalancer, so the gateway is exposed by NodePort",
+            )
+        if self.cluster.load_balancer and self.gateway.node_ports is not None:
+            raise problem("gateway.nodePorts", "is only used when cluster.loadBalancer is false")
+        if self.gateway.enabled and self.gateway.tls is None and not self.is_local:
+            raise problem(
+                "gateway.tls",
+                "is required (certificate and key as secure: values); only the kind cluster "
+                "gets a generated self-signed certificate",
+            )
+        if self.services and not self.gateway.enabled:
+            raise problem("gateway.enabled", "must be true: services are reached only through the gateway")
+        if self.gateway.enabled and not self.auth.enabled:
+            raise problem("auth.enabled", "must be true: every gateway route verifies tokens it issues")
+
+    def _service_rules(self) -> None:
+        names = [service.name for service in self.services]
+        reserved = {"auth"}
+        for index, service in enumerate(self.services):
+            at = f"services[{index}]"
+            if service.name in reserved:
+                raise problem(f"{at}.name", "'auth' is deployed by the auth section, not listed here")
+            if names.count(service.name) > 1:
+                raise problem(f"{at}.name", f"'{service.name}' is listed more than once")
+            for key, targets in (("callers", service.callers), ("dependsOn", service.depends_on)):
+                for target in targets:
+                    if target not in names:
+                        raise problem(f"{at}.{key}", f"names '{target}', which is not a listed service")
+            if service.cache and not self.cache.enabled:
+                raise problem(f"{at}.cache", "needs the cache layer (cache.enabled: true)")
+
+    def _registry_rules(self) -> None:
+        if self.is_local and self.registry.air_gapped:
+            raise problem("registry.airGapped", "must be false for a kind cluster")
+        if self.registry.air_gapped:
+            for index, service in enumerate(self.services):
+                if service.image_digest is None:
+                    raise problem(
+                        f"services[{index}].imageDigest",
+                        "is required on an air-gapped site: its image is prebuilt and pulled by digest",
+                    )
+            if self.auth.enabled and self.auth.image_digest is None:
+                raise problem("auth.imageDigest", "is required on an air-gapped site")
+        elif not self.is_local and self.registry.service_repository is None:
+            raise problem("registry.serviceRepository", "is required: built service images are pushed there")
+
+
+def field_names(model: type[BaseModel]) -> list[str]:
+    """The keys a settings model accepts, as written in stack files."""
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def model_at(model: Any, loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The settings model found at `loc` below `model`, following fields, lists and optionals."""
+    current: Any = model
+    for part in loc:
+        current = _settings_model(current)
+        if current is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = next(
+            (info for name, info in current.model_fields.items() if (info.alias or name) == part), None
+        )
+        if field is None:
+            return None
+        current = field.annotation
+    return _settings_model(current)
+
+
+def _settings_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _settings_model(arg)
+        if found is not None:
+            return found
+    return None
