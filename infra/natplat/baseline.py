@@ -1,0 +1,221 @@
+"""The cluster baseline every site gets before any workload: one namespace per concern with Pod
+Security Admission, quotas and default container sizes from the profile, default-deny network
+policies that still allow DNS, and the priority classes of the platform and its services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from natplat.labels import metadata
+from natplat.model import Concern, NamespaceQuota, Resources, Site
+
+
+@dataclass(frozen=True)
+class NamespacePlan:
+    concern: Concern
+    name: str
+    pod_security: str
+    why: str = ""
+
+
+NAMESPACES: dict[Concern, NamespacePlan] = {
+    plan.concern: plan
+    for plan in (
+        NamespacePlan("gateway", "platform-gateway", "restricted"),
+        NamespacePlan("services", "platform-services", "restricted"),
+        NamespacePlan("cache", "platform-cache", "restricted"),
+        NamespacePlan("monitoring", "platform-monitoring", "restricted"),
+        NamespacePlan("logging", "platform-logging", "restricted"),
+        # The one looser namespace. Filebeat reads every container's log files from the node
+        # (hostPath /var/log/containers and /var/log/pods) and the node exporter reads the
+        # host's /proc and /sys: both are node agents by nature, which `restricted` and even
+        # `baseline` forbid. Keeping them here keeps every other namespace `restricted`.
+        NamespacePlan(
+            "nodeAgents",
+            "platform-node-agents",
+            "privileged",
+            "node agents: Filebeat reads container logs and the node exporter reads /proc and "
+            "/sys from host paths",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class PriorityPlan:
+    name: str
+    value: int
+    description: str
+
+
+PLATFORM_PRIORITY = PriorityPlan(
+    "national-platform-infrastructure",
+    100_000,
+    "The platform itself (gateway, cache, monitoring, logging): evicted last, before services.",
+)
+SERVICES_PRIORITY = PriorityPlan(
+    "national-platform-services",
+    50_000,
+    "The platform's microservices: above unlabelled workloads, below the platform itself.",
+)
+
+
+def concerns_for(site: Site) -> list[Concern]:
+    """The namespaces a site needs: one per enabled layer, plus node agents when a layer that
+    runs them (logging's shipper, monitoring's node exporter) is on."""
+    wanted: list[Concern] = []
+    if site.gateway.enabled:
+        wanted.append("gateway")
+    if site.auth.enabled or site.services:
+        wanted.append("services")
+    for concern in ("cache", "monitoring", "logging"):
+        if getattr(site, concern).enabled:
+            wanted.append(concern)  # type: ignore[arg-type]
+    if site.monitoring.enabled or site.logging.enabled:
+        wanted.append("nodeAgents")
+    return wanted
+
+
+@dataclass(frozen=True)
+class BaselineArgs:
+    site: str
+    kubernetes_version: str
+    concerns: tuple[Concern, ...]
+    quotas: dict[Concern, NamespaceQuota]
+    container_defaults: Resources
+    container_max_memory: str
+
+    @staticmethod
+    def from_site(site: Site) -> BaselineArgs:
+        concerns = tuple(concerns_for(site))
+        return BaselineArgs(
+            site=site.name,
+            kubernetes_version=site.site.kubernetes_version,
+            concerns=concerns,
+            quotas={c: site.sizing.namespace_quotas.for_concern(c) for c in concerns},
+            container_defaults=site.sizing.container_defaults,
+            container_max_memory=site.sizing.container_max_memory,
+        )
+
+
+class ClusterBaseline(pulumi.ComponentResource):
+    """Namespaces and their guard rails. `namespaces` maps each concern to its namespace name,
+    an Output that depends on the namespace and its policies, for the layers to deploy into."""
+
+    namespaces: dict[Concern, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: BaselineArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:cluster:ClusterBaseline", name, None, opts)
+        self._args = args
+        self.namespaces = {}
+        for plan in (PLATFORM_PRIORITY, SERVICES_PRIORITY):
+            k8s.scheduling.v1.PriorityClass(
+                plan.name,
+                metadata=metadata(args.site, plan.name, "baseline"),
+                value=plan.value,
+                global_default=False,
+                preemption_policy="PreemptLowerPriority",
+                description=plan.description,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        for concern in args.concerns:
+            self.namespaces[concern] = self._namespace(NAMESPACES[concern])
+        self.register_outputs({"namespaces": self.namespaces})
+
+    def _namespace(self, plan: NamespacePlan) -> pulumi.Output[str]:
+        args = self._args
+        version = f"v{args.kubernetes_version}"
+        annotations = {"national-platform/pod-security-reason": plan.why} if plan.why else None
+        namespace = k8s.core.v1.Namespace(
+            plan.name,
+            metadata=metadata(
+                args.site,
+                plan.name,
+                "baseline",
+                labels={
+                    f"pod-security.kubernetes.io/{mode}{suffix}": value
+                    for mode in ("enforce", "audit", "warn")
+                    for suffix, value in (("", plan.pod_security), ("-version", version))
+                },
+                annotations=annotations,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        inside = pulumi.ResourceOptions(parent=namespace)
+        ns = namespace.metadata.name
+        quota = args.quotas[plan.concern]
+        defaults = args.container_defaults
+        guards = [
+            k8s.core.v1.ResourceQuota(
+                f"{plan.name}-quota",
+                metadata=metadata(args.site, "quota", "baseline", namespace=ns),
+                spec=k8s.core.v1.ResourceQuotaSpecArgs(
+                    hard={
+                        "requests.cpu": quota.requests_cpu,
+                        "requests.memory": quota.requests_memory,
+                        "limits.memory": quota.limits_memory,
+                        "pods": str(quota.pods),
+                        "persistentvolumeclaims": str(quota.persistent_volume_claims),
+                        "requests.storage": quota.requests_storage,
+                    }
+                ),
+                opts=inside,
+            ),
+            k8s.core.v1.LimitRange(
+                f"{plan.name}-limits",
+                metadata=metadata(args.site, "container-defaults", "baseline", namespace=ns),
+                spec=k8s.core.v1.LimitRangeSpecArgs(
+                    limits=[
+                        k8s.core.v1.LimitRangeItemArgs(
+                            type="Container",
+                            default_request={"cpu": defaults.cpu, "memory": defaults.memory},
+                            default={"memory": defaults.memory_limit},
+                            max={"memory": args.container_max_memory},
+                        )
+                    ]
+                ),
+                opts=inside,
+            ),
+            k8s.networking.v1.NetworkPolicy(
+                f"{plan.name}-default-deny",
+                metadata=metadata(args.site, "default-deny", "baseline", namespace=ns),
+                spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+                    policy_types=["Ingress", "Egress"],
+                ),
+                opts=inside,
+            ),
+            k8s.networking.v1.NetworkPolicy(
+                f"{plan.name}-allow-dns",
+                metadata=metadata(args.site, "allow-dns-egress", "baseline", namespace=ns),
+                spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+                    policy_types=["Egress"],
+                    egress=[
+                        k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                            to=[
+                                k8s.networking.v1.NetworkPolicyPeerArgs(
+                                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                        match_labels={"kubernetes.io/metadata.name": "kube-system"}
+                                    ),
+                                    pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                                        match_labels={"k8s-app": "kube-dns"}
+                                    ),
+                                )
+                            ],
+                            ports=[
+                                k8s.networking.v1.NetworkPolicyPortArgs(protocol=protocol, port=53)
+                                for protocol in ("UDP", "TCP")
+                            ],
+                        )
+                    ],
+                ),
+                opts=inside,
+            ),
+        ]
+        # Layers get the name only once the namespace is guarded: nothing lands in it before
+        # its quota, defaults and default-deny policy exist.
+        return pulumi.Output.all(ns, *[guard.urn for guard in guards]).apply(lambda values: values[0])
