@@ -1,0 +1,68 @@
+# The commands the README names. `make test` and `make up` are the two quick-start commands.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+PROGRAM := PYTHONPATH=infra $(PY)
+
+# Laptop state for `make up`: a file backend and a random passphrase, both outside git.
+LOCAL_DIR := $(CURDIR)/.pulumi-local
+LOCAL_ENV := PULUMI_BACKEND_URL=file://$(LOCAL_DIR)/state PULUMI_CONFIG_PASSPHRASE_FILE=$(LOCAL_DIR)/passphrase
+PULUMI_VERSION := $(shell cat .pulumi-version)
+KIND_VERSION := $(shell sed -n 's/^KIND_VERSION = "\(.*\)"/\1/p' infra/natplat/catalog.py)
+
+.PHONY: help venv test lint test-python validate up down check-local-tools
+
+help: ## list the commands
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(INSTALLED): requirements.txt requirements-dev.txt constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+venv: $(INSTALLED) ## create .venv with the pinned Python packages
+
+test: lint test-python ## set up everything and run every test
+
+lint: $(INSTALLED) ## ruff: lint and format check
+	$(VENV)/bin/ruff check infra tests
+	$(VENV)/bin/ruff format --check infra tests
+
+test-python: $(INSTALLED) ## pytest: the program under mocks for every stack, the site model
+	$(PY) -m pytest
+
+validate: $(INSTALLED) ## check a stack file offline: make validate FILE=stacks/Pulumi.<site>.yaml
+	@test -n "$(FILE)" || { echo "usage: make validate FILE=path/to/Pulumi.<site>.yaml" >&2; exit 2; }
+	@$(PROGRAM) -m natplat.validate $(FILE)
+
+check-local-tools: ## check for the Pulumi CLI, Docker and kind that `make up` needs
+	@missing=0; \
+	if ! command -v pulumi >/dev/null; then missing=1; \
+	  echo "Pulumi CLI not found. Install $(PULUMI_VERSION): curl -fsSL https://get.pulumi.com | sh -s -- --version $(PULUMI_VERSION)" >&2; \
+	elif [ "$$(pulumi version)" != "v$(PULUMI_VERSION)" ]; then \
+	  echo "note: Pulumi CLI $$(pulumi version) found; this repository pins v$(PULUMI_VERSION)" >&2; fi; \
+	if ! command -v docker >/dev/null; then missing=1; \
+	  echo "Docker not found. Install Docker Engine or Docker Desktop: https://docs.docker.com/engine/install/" >&2; \
+	elif ! docker info >/dev/null 2>&1; then missing=1; \
+	  echo "Docker is installed but its engine is not running (docker info failed): start it" >&2; fi; \
+	if ! command -v kind >/dev/null; then missing=1; \
+	  echo "kind not found. Install $(KIND_VERSION): go install sigs.k8s.io/kind@$(KIND_VERSION) (or see https://kind.sigs.k8s.io/docs/user/quick-start/#installation)" >&2; \
+	elif ! kind version | grep -q "kind $(KIND_VERSION) "; then \
+	  echo "note: $$(kind version) found; the pinned node images come from kind $(KIND_VERSION)" >&2; fi; \
+	exit $$missing
+
+up: $(INSTALLED) check-local-tools ## deploy the local stack to a kind cluster (file backend, passphrase)
+	@mkdir -p $(LOCAL_DIR)/state
+	@test -s $(LOCAL_DIR)/passphrase || (umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(32))' > $(LOCAL_DIR)/passphrase)
+	$(PROGRAM) -m natplat.validate stacks/Pulumi.local.yaml
+	$(LOCAL_ENV) pulumi stack select local 2>/dev/null || $(LOCAL_ENV) pulumi stack init local --secrets-provider passphrase
+	$(LOCAL_ENV) pulumi up --stack local --yes
+
+down: check-local-tools ## destroy the local stack, kind cluster included
+	$(LOCAL_ENV) pulumi destroy --stack local --yes
