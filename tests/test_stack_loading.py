@@ -1,0 +1,79 @@
+"""Under Pulumi, secure values come decrypted from the runtime and land, still secret, exactly at
+the keys the stack file marks `secure:`, including inside lists."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from harness import PLACEHOLDER, PROJECT, ROOT, _isolated, mock_config
+from natplat.stackfile import SiteConfigError, load_site_for_current_stack
+
+
+def _load(stack: str, drop: str | None = None):
+    config, secret_keys = mock_config(ROOT / "stacks" / f"Pulumi.{stack}.yaml")
+    if drop:
+        config.pop(f"{PROJECT}:{drop}")
+    with _isolated(stack, config, secret_keys):
+        return load_site_for_current_stack()
+
+
+def _plaintext(secret) -> str:
+    seen: list[str] = []
+
+    @pulumi.runtime.test
+    def read():
+        output = secret.output()
+        return output.apply(seen.append)
+
+    with _isolated("read", {}, []):
+        read()
+    assert len(seen) == 1, "the secret's value was never resolved"
+    return seen[0]
+
+
+def test_secrets_in_lists_and_nested_keys_are_decrypted_at_their_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(ROOT / "infra")  # Pulumi may start the program in its own folder
+    site = _load("capital")
+    assert (
+        _plaintext(site.auth.clients[1].secret_hash) == f"{PLACEHOLDER}{PROJECT}:auth.clients[1].secretHash"
+    )
+    assert _plaintext(site.gateway.tls.key) == f"{PLACEHOLDER}{PROJECT}:gateway.tls.key"
+    assert site.auth.clients[1].id == "registry-sync"  # plain values come through untouched
+
+
+def test_secret_outputs_are_marked_secret() -> None:
+    site = _load("north")
+    flags: list[bool] = []
+
+    @pulumi.runtime.test
+    def check():
+        async def secret_flag() -> None:
+            flags.append(await site.registry.pull_secret.output().is_secret())
+
+        return asyncio.ensure_future(secret_flag())
+
+    with _isolated("check", {}, []):
+        check()
+    assert flags == [True]
+
+
+def test_a_secure_key_the_runtime_did_not_pass_is_an_error() -> None:
+    with pytest.raises(SiteConfigError) as raised:
+        _load("coast", drop="cluster")
+    assert raised.value.problems == [
+        f"stacks/Pulumi.coast.yaml: {PROJECT}:cluster: Pulumi passed no value for it"
+    ]
+
+
+def test_a_stack_without_a_file_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    monkeypatch.chdir(tmp_path)
+    with _isolated("nowhere", {}, []), pytest.raises(SiteConfigError) as raised:
+        load_site_for_current_stack()
+    assert "the stack file of stack 'nowhere' is missing" in raised.value.problems[0]
