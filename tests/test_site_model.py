@@ -62,12 +62,13 @@ def _delete(key: str, path: list[str | int]) -> Callable[[dict], None]:
 
 def _rename(key: str, path: list[str | int], new: str) -> Callable[[dict], None]:
     def mutate(document: dict) -> None:
-        target = section(document, key) if True else None
+        if not path:  # rename the top-level key itself
+            document["config"][new] = document["config"].pop(f"{NS}:{key}")
+            return
+        parent = section(document, key)
         for part in path[:-1]:
-            target = target[part]
-        parent = target if path else document["config"]
-        old = path[-1] if path else f"{NS}:{key}"
-        parent[new] = parent.pop(old)
+            parent = parent[part]
+        parent[new] = parent.pop(path[-1])
 
     return mutate
 
