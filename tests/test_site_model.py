@@ -161,6 +161,13 @@ BAD_CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
         "'small', 'medium' or 'large'",
     ),
     (
+        "profile-as-mapping",
+        "coast",
+        _set("site", ["profile"], {"size": "small"}),
+        "site.profile",
+        "'small', 'medium' or 'large' (got a mapping)",
+    ),
+    (
         "bad-cache-engine",
         "capital",
         _set("cache", ["engine"], "memcached"),

@@ -160,12 +160,16 @@ def validate_site(document: StackDocument) -> Site:
     """The `Site` a stack document describes, or SiteConfigError with every problem in it."""
     problems = list(document.problems)
     config = dict(document.config)
-    profile = (config.get("site") or {}).get("profile") if isinstance(config.get("site"), dict) else None
+    site_section = config.get("site")
+    profile = site_section.get("profile") if isinstance(site_section, dict) else None
     overrides = config.pop("sizing", None)
     if overrides is not None and not isinstance(overrides, dict):
         problems.append(f"{document.label}: {key_text(['sizing'])}: must be a mapping of overrides")
         overrides = {}
-    config["sizing"] = deep_merge(PROFILES.get(profile) or PROFILES["small"], overrides or {})
+    # A bad profile is reported by the model; meanwhile `small` stands in so that the rest of
+    # the file is still checked. Only a string can name a profile (a mapping is not hashable).
+    base = PROFILES.get(profile) if isinstance(profile, str) else None
+    config["sizing"] = deep_merge(base or PROFILES["small"], overrides or {})
     try:
         site = Site.model_validate(config)
     except ValidationError as error:
