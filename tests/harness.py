@@ -43,6 +43,16 @@ def is_wrapped_secret(value: Any) -> bool:
     return isinstance(value, dict) and value.get(SECRET_KEY) == SECRET_SIG
 
 
+def secret_at(value: Any, *path: str | int) -> bool:
+    """Whether the value at `path` inside raw inputs sits under a secret wrapper (at any level:
+    the Kubernetes SDK wraps a Secret's whole `stringData`, a program may wrap one value)."""
+    for key in path:
+        if is_wrapped_secret(value):
+            return True
+        value = value[key]
+    return is_wrapped_secret(value)
+
+
 def unwrap(value: Any) -> Any:
     """Inputs as the engine would apply them: secret wrappers removed."""
     if is_wrapped_secret(value):
@@ -113,6 +123,9 @@ class ProgramRun:
 FAKE_OUTPUTS: dict[str, dict[str, Any]] = {
     "command:local:Command": {"stdout": "apiVersion: v1\nkind: Config\n# mock kubeconfig\n"},
 }
+RANDOM_RESULT = "random-result::"
+"""Prefix of a mocked pulumi-random result, followed by the resource's name: a test can tell
+which generated value reached which input."""
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -122,6 +135,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         self.resources.append(Recorded(args.typ, args.name, args.inputs, bool(args.custom), args.provider))
         state = {**args.inputs, **FAKE_OUTPUTS.get(args.typ, {})}
+        if args.typ.startswith("random:"):
+            state["result"] = f"{RANDOM_RESULT}{args.name}"
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:

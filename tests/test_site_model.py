@@ -302,6 +302,13 @@ BAD_CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
         "must be odd",
     ),
     (
+        "redis-two-replicas",
+        "staging",
+        _top(f"{NS}:sizing", {"redis": {"replicas": 2}}),
+        "sizing.redis.replicas",
+        "Sentinel quorum",
+    ),
+    (
         "unknown-caller",
         "capital",
         _set("services", [0, "callers"], ["billing"]),

@@ -11,6 +11,10 @@ import pulumi_kubernetes as k8s
 
 from natplat.labels import metadata
 from natplat.model import Concern, NamespaceQuota, Resources, Site
+from natplat.sensitive import SecretValue
+
+PULL_SECRET_NAME = "registry-pull"  # noqa: S105 - a Secret's name, not its value
+"""The image pull Secret every namespace gets when the site's registry needs credentials."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class BaselineArgs:
     quotas: dict[Concern, NamespaceQuota]
     container_defaults: Resources
     container_max_memory: str
+    pull_secret: SecretValue | None = None
 
     @staticmethod
     def from_site(site: Site) -> BaselineArgs:
@@ -98,19 +103,41 @@ class BaselineArgs:
             quotas={c: site.sizing.namespace_quotas.for_concern(c) for c in concerns},
             container_defaults=site.sizing.container_defaults,
             container_max_memory=site.sizing.container_max_memory,
+            pull_secret=site.registry.pull_secret,
         )
 
 
-class ClusterBaseline(pulumi.ComponentResource):
-    """Namespaces and their guard rails. `namespaces` maps each concern to its namespace name,
-    an Output that depends on the namespace and its policies, for the layers to deploy into."""
+@dataclass(frozen=True)
+class PlacedNamespace:
+    """A namespace handed to a layer: its name, for DNS names and selectors, and `ready`, the
+    same name as an Output that resolves once the namespace and its guard rails exist, for
+    metadata (so nothing lands in it unguarded)."""
 
-    namespaces: dict[Concern, pulumi.Output[str]]
+    name: str
+    ready: pulumi.Output[str]
+
+    @property
+    def selector(self) -> dict[str, str]:
+        """Labels that select this namespace in a NetworkPolicy peer."""
+        return {"kubernetes.io/metadata.name": self.name}
+
+    def service_host(self, service: str) -> str:
+        return f"{service}.{self.name}.svc.cluster.local"
+
+
+class ClusterBaseline(pulumi.ComponentResource):
+    """Namespaces and their guard rails. `namespaces` maps each concern to the namespace the
+    layer of that concern deploys into."""
+
+    namespaces: dict[Concern, PlacedNamespace]
+    pull_secret_name: str | None
+    """The image pull Secret present in every namespace, or None when the registry is open."""
 
     def __init__(self, name: str, args: BaselineArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:cluster:ClusterBaseline", name, None, opts)
         self._args = args
         self.namespaces = {}
+        self.pull_secret_name = PULL_SECRET_NAME if args.pull_secret is not None else None
         for plan in (PLATFORM_PRIORITY, SERVICES_PRIORITY):
             k8s.scheduling.v1.PriorityClass(
                 plan.name,
@@ -122,8 +149,9 @@ class ClusterBaseline(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
         for concern in args.concerns:
-            self.namespaces[concern] = self._namespace(NAMESPACES[concern])
-        self.register_outputs({"namespaces": self.namespaces})
+            plan = NAMESPACES[concern]
+            self.namespaces[concern] = PlacedNamespace(plan.name, self._namespace(plan))
+        self.register_outputs({"namespaces": {c: n.ready for c, n in self.namespaces.items()}})
 
     def _namespace(self, plan: NamespacePlan) -> pulumi.Output[str]:
         args = self._args
@@ -216,6 +244,16 @@ class ClusterBaseline(pulumi.ComponentResource):
                 opts=inside,
             ),
         ]
+        if args.pull_secret is not None:
+            guards.append(
+                k8s.core.v1.Secret(
+                    f"{plan.name}-registry-pull",
+                    metadata=metadata(args.site, PULL_SECRET_NAME, "baseline", namespace=ns),
+                    type="kubernetes.io/dockerconfigjson",
+                    string_data={".dockerconfigjson": args.pull_secret.output()},
+                    opts=inside,
+                )
+            )
         # Layers get the name only once the namespace is guarded: nothing lands in it before
         # its quota, defaults and default-deny policy exist.
         return pulumi.Output.all(ns, *[guard.urn for guard in guards]).apply(lambda values: values[0])

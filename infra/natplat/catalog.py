@@ -127,3 +127,26 @@ def resolve_chart(chart: Chart, registry: RegistrySettings) -> ResolvedChart:
     if chart.repository.startswith("oci://"):
         return ResolvedChart(chart, f"{chart.repository}/{chart.name}", None)
     return ResolvedChart(chart, chart.name, chart.repository)
+
+
+# ---------------------------------------------------------------------------- cache
+
+REDIS_HA_CHART = Chart("redis-ha", "https://dandydeveloper.github.io/charts", "4.39.0")
+"""DandyDeveloper's redis-ha: Redis + Sentinel StatefulSet, optional HAProxy that always
+forwards to the current master (OSS Kong cannot speak Sentinel)."""
+
+CACHE_ENGINES: dict[str, Image] = {
+    # Valkey: BSD-3-Clause, Linux Foundation; ships the redis-* command names the chart calls.
+    "valkey": Image("docker.io", "valkey/valkey", "8.1.4-alpine"),
+    # Redis 7.2: the last BSD-licensed Redis line, for sites whose accreditation names it.
+    "redis-7.2": Image("docker.io", "library/redis", "7.2.11-alpine"),
+    # Redis 8: tri-licensed (RSALv2 / SSPLv1 / AGPLv3).
+    "redis-8": Image("docker.io", "library/redis", "8.2.3-alpine"),
+}
+CACHE_ENGINE_LICENCES: dict[str, str] = {
+    "valkey": "BSD-3-Clause",
+    "redis-7.2": "BSD-3-Clause",
+    "redis-8": "RSALv2 / SSPLv1 / AGPLv3 (site's choice of licence)",
+}
+HAPROXY_IMAGE = Image("docker.io", "library/haproxy", "3.2.8-alpine")
+REDIS_EXPORTER_IMAGE = Image("docker.io", "oliver006/redis_exporter", "v1.80.0")

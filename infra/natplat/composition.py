@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 
 from natplat.baseline import BaselineArgs, ClusterBaseline
+from natplat.cache import CacheArgs, RedisCache
 from natplat.cluster import ClusterArgs, KubernetesCluster
 from natplat.model import Site
 
@@ -17,11 +18,31 @@ def build_platform(site: Site) -> dict[str, Any]:
     cluster = KubernetesCluster("cluster", ClusterArgs.from_site(site))
     on_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
     baseline = ClusterBaseline("baseline", BaselineArgs.from_site(site), opts=on_cluster)
+    ns = baseline.namespaces
+    outputs: dict[str, Any] = {}
+
+    cache = None
+    if site.cache.enabled:
+        cache = RedisCache(
+            "cache",
+            CacheArgs.from_site(
+                site,
+                namespace=ns["cache"],
+                clients=tuple(ns[c] for c in ("services", "gateway") if c in ns),
+                credentials_in=tuple(ns[c] for c in ("services",) if c in ns),
+                scrapers=tuple(ns[c] for c in ("monitoring",) if c in ns),
+                pull_secret=baseline.pull_secret_name,
+            ),
+            opts=on_cluster,
+        )
+        outputs["cacheEndpoint"] = f"{cache.endpoint.host}:{cache.endpoint.port}"
+
     return {
         "site": site.name,
         "region": site.site.region,
         "profile": site.profile,
         "kubernetesVersion": site.site.kubernetes_version,
         "airGapped": site.registry.air_gapped,
-        "namespaces": baseline.namespaces,
+        "namespaces": {concern: placed.ready for concern, placed in ns.items()},
+        **outputs,
     }

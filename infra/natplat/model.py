@@ -191,6 +191,14 @@ class Sizing(Settings):
     logstash: Workload
     services: ServiceWorkload
 
+    @model_validator(mode="after")
+    def _sentinel_majority(self) -> Sizing:
+        # One Redis runs alone; more run under Sentinel, whose quorum of 2 needs at least 3
+        # voters to survive the loss of one node.
+        if self.redis.replicas == 2:
+            raise problem("redis.replicas", "must be 1 (a single instance) or at least 3 (Sentinel quorum)")
+        return self
+
 
 # ---------------------------------------------------------------------------- sections
 
