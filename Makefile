@@ -15,7 +15,12 @@ LOCAL_ENV := PULUMI_BACKEND_URL=file://$(LOCAL_DIR)/state PULUMI_CONFIG_PASSPHRA
 PULUMI_VERSION := $(shell cat .pulumi-version)
 KIND_VERSION := $(shell sed -n 's/^KIND_VERSION = "\(.*\)"/\1/p' infra/natplat/catalog.py)
 
-.PHONY: help venv test lint test-python validate up down check-local-tools
+# Debian packages the tests run for real (a Redis server for the services' cache tests).
+SYSTEM_PACKAGES := redis-server:redis-server
+NODE_MODULES := services/node_modules/.installed
+
+.PHONY: help venv test lint test-python validate up down check-local-tools system-deps \
+	services-install test-services lint-dockerfiles bench-services
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -28,14 +33,45 @@ $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt
 
 venv: $(INSTALLED) ## create .venv with the pinned Python packages
 
-test: lint test-python ## set up everything and run every test
+$(NODE_MODULES): services/package-lock.json services/package.json services/*/package.json
+	@node -e 'const [M] = process.versions.node.split(".").map(Number); process.exit(M === 20 ? 0 : (console.error("Node.js 20 is needed, found " + process.version), 1))'
+	cd services && npm ci --no-audit --no-fund
+	@touch $@
+
+services-install: $(NODE_MODULES) ## install the services' pinned npm packages (npm ci)
+
+system-deps: ## install the Debian packages the tests run (apt-get; sudo when not root)
+	@need=""; for pair in $(SYSTEM_PACKAGES); do \
+	  command -v "$${pair%%:*}" >/dev/null || need="$$need $${pair##*:}"; done; \
+	if [ -n "$$need" ]; then \
+	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	  echo "installing Debian packages:$$need"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$need >/dev/null; \
+	fi
+
+test: lint lint-dockerfiles test-services test-python ## set up everything and run every test
 
 lint: $(INSTALLED) ## ruff: lint and format check
 	$(VENV)/bin/ruff check infra tests
 	$(VENV)/bin/ruff format --check infra tests
 
-test-python: $(INSTALLED) ## pytest: the program under mocks for every stack, the site model
+test-python: $(INSTALLED) $(NODE_MODULES) ## pytest: the program under mocks for every stack, the site model
 	$(PY) -m pytest
+
+lint-dockerfiles: $(INSTALLED) ## hadolint every service Dockerfile (warnings fail)
+	$(VENV)/bin/hadolint --failure-threshold warning services/*/Dockerfile
+
+# One redis-server on a free loopback port for the whole run, stopped however the tests end.
+test-services: $(NODE_MODULES) system-deps ## node --test for every service, against a real Redis
+	@dir=$$(mktemp -d); trap 'kill $$(cat $$dir/redis.pid 2>/dev/null) 2>/dev/null || true; rm -rf $$dir' EXIT; \
+	port=$$($(PYTHON) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
+	redis-server --port $$port --bind 127.0.0.1 --save '' --appendonly no --dir $$dir \
+	  --daemonize yes --pidfile $$dir/redis.pid --logfile $$dir/redis.log; \
+	for _ in $$(seq 50); do redis-cli -p $$port ping >/dev/null 2>&1 && break; sleep 0.1; done; \
+	cd services && REDIS_TEST_URL=redis://127.0.0.1:$$port npm test
+
+bench-services: $(NODE_MODULES) system-deps ## load-test the offices API (cache hits) against a bare Express baseline
+	cd services && node bench/run.js
 
 validate: $(INSTALLED) ## check a stack file offline: make validate FILE=stacks/Pulumi.<site>.yaml
 	@test -n "$(FILE)" || { echo "usage: make validate FILE=path/to/Pulumi.<site>.yaml" >&2; exit 2; }

@@ -1,0 +1,5 @@
+export { COMMON_SPEC, ConfigError, readConfig } from './config.js';
+export { createLogger } from './logger.js';
+export { DURATION_BUCKETS, HTTP_DURATION, HTTP_REQUESTS, createMetrics, routeOf } from './metrics.js';
+export { HttpError, createService, exitOnSignals } from './service.js';
+export { startService } from './main.js';

@@ -1,0 +1,48 @@
+// GET /v1/offices[?region=] and GET /v1/offices/:id, read through the cache, for callers whose
+// token carries `offices.read`.
+import { HttpError, createService } from '@natplat/service-kit';
+
+import { isOfficeId } from './directory.js';
+
+const REGION = /^[a-z][a-z0-9-]{0,31}$/;
+
+export function createOfficesApp({ directory, cache, guard, logger, metrics, readScope = 'offices.read' }) {
+  const requireRead = guard(readScope);
+  return createService({
+    name: 'offices',
+    logger,
+    metrics,
+    async ready() {
+      // The directory is required: without it there is nothing to serve. Redis is reported but
+      // does not fail readiness: a cache outage must slow the API down, not take every replica
+      // out of the Service at once.
+      let directoryState = 'ok';
+      try {
+        await directory.check();
+      } catch (error) {
+        logger.warn({ err: error }, 'offices directory unreadable');
+        directoryState = 'unreadable';
+      }
+      return { ready: directoryState === 'ok', checks: { directory: directoryState, cache: await cache.status() } };
+    },
+    close: () => cache.close(),
+    routes(app) {
+      app.get('/v1/offices', requireRead, async (req, res) => {
+        const { region } = req.query;
+        if (region !== undefined && (typeof region !== 'string' || !REGION.test(region))) {
+          throw new HttpError(400, { error: 'invalid_request', message: 'region must be a region name' });
+        }
+        const offices = await cache.getOrLoad(`list:${region ?? '*'}`, () => directory.list({ region }));
+        res.set('cache-control', 'private, max-age=60').json({ offices });
+      });
+      app.get('/v1/offices/:id', requireRead, async (req, res) => {
+        if (!isOfficeId(req.params.id)) {
+          throw new HttpError(400, { error: 'invalid_request', message: 'not an office id' });
+        }
+        const office = await cache.getOrLoad(`office:${req.params.id}`, () => directory.get(req.params.id));
+        if (!office) throw new HttpError(404, { error: 'not_found', message: `no office ${req.params.id}` });
+        res.set('cache-control', 'private, max-age=60').json(office);
+      });
+    },
+  });
+}

@@ -1,0 +1,100 @@
+// Cache-aside over Redis. The cache is an accelerator, never a dependency: when Redis is slow or
+// down, every read falls through to the directory within `timeoutMs`, answers stay correct, and
+// only latency and the `offices_cache_operations_total{result="error"}` series show it.
+import { createClient } from '@redis/client';
+
+const KEY_PREFIX = 'offices:v1:'; // bump the version when the cached shape changes
+
+function withTimeout(promise, ms) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`redis did not answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export function createRedisCache({ url, password, ttlSeconds, timeoutMs, logger, metrics }) {
+  const operations = metrics.counter({
+    name: 'offices_cache_operations_total',
+    help: 'Cache lookups and writes, by operation and result (hit, miss, stored, error).',
+    labelNames: ['operation', 'result'],
+  });
+  const client = createClient({
+    url,
+    ...(password ? { password } : {}),
+    // Fail fast while disconnected instead of queueing: a queued read is a slow read.
+    disableOfflineQueue: true,
+    socket: {
+      connectTimeout: 2000,
+      // Keep trying in the background, at most every 5 s; reads meanwhile go to the directory.
+      reconnectStrategy: (retries) => Math.min(100 * 2 ** retries, 5000),
+    },
+  });
+  let lastErrorLogged = 0;
+  client.on('error', (error) => {
+    // node-redis emits on every failed reconnect; one warning per 30 s is enough to see it.
+    if (Date.now() - lastErrorLogged > 30_000) {
+      lastErrorLogged = Date.now();
+      logger.warn({ err: error, event: { action: 'cache-error' } }, `redis unavailable: ${error.message}`);
+    }
+  });
+  client.on('ready', () => logger.info({ event: { action: 'cache-ready' } }, 'redis connected'));
+
+  async function attempt(operation, run) {
+    if (!client.isReady) {
+      operations.inc({ operation, result: 'error' });
+      return { ok: false };
+    }
+    try {
+      return { ok: true, value: await withTimeout(run(), timeoutMs) };
+    } catch (error) {
+      operations.inc({ operation, result: 'error' });
+      logger.debug({ err: error }, `cache ${operation} failed`);
+      return { ok: false };
+    }
+  }
+
+  return {
+    /** Connects in the background; the service starts serving either way. */
+    start() {
+      client.connect().catch(() => {}); // errors surface through the 'error' event
+    },
+    /** The cached value of `key`, or the loader's (then cached for `ttlSeconds`). */
+    async getOrLoad(key, load) {
+      const cached = await attempt('get', () => client.get(KEY_PREFIX + key));
+      if (cached.ok && cached.value !== null) {
+        operations.inc({ operation: 'get', result: 'hit' });
+        return JSON.parse(cached.value);
+      }
+      if (cached.ok) operations.inc({ operation: 'get', result: 'miss' });
+      const value = await load();
+      if (value !== undefined && cached.ok) {
+        const stored = await attempt('set', () =>
+          client.set(KEY_PREFIX + key, JSON.stringify(value), { expiration: { type: 'EX', value: ttlSeconds } }),
+        );
+        if (stored.ok) operations.inc({ operation: 'set', result: 'stored' });
+      }
+      return value;
+    },
+    async status() {
+      const pong = await attempt('ping', () => client.ping());
+      return pong.ok ? 'up' : 'down';
+    },
+    async close() {
+      if (!client.isOpen) return;
+      // A connected client quits politely; one still retrying is torn down at once.
+      if (client.isReady) await client.close().catch(() => client.destroy());
+      else client.destroy();
+    },
+  };
+}
+
+/** The same interface without Redis, for services a site runs without the cache layer. */
+export function createNoCache() {
+  return {
+    start() {},
+    getOrLoad: async (key, load) => load(),
+    status: async () => 'disabled',
+    close: async () => {},
+  };
+}

@@ -1,0 +1,174 @@
+// The offices API over HTTP, without Redis: every endpoint and error path, and its own token
+// check against every kind of bad token.
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+
+import { SignJWT } from 'jose';
+
+import { keyPair, listen, memoryLogger, sample, tempDir, testMetrics } from '../../test-support/index.js';
+import { createAuthApp } from '../../auth/src/app.js';
+import { hashSecret, loadClients } from '../../auth/src/clients.js';
+import { loadKeys } from '../../auth/src/keys.js';
+import { createOfficesApp } from '../src/app.js';
+import { createNoCache } from '../src/cache.js';
+import { createDirectory } from '../src/directory.js';
+import { createTokenGuard, loadVerificationKeys } from '../src/tokens.js';
+
+const AUDIENCE = 'national-platform';
+const ISSUER = 'https://auth.test.platform.gov.example';
+const DIRECTORY = fileURLToPath(new URL('../data/offices.json', import.meta.url));
+const dir = tempDir('offices-test-');
+const site = keyPair(dir, 'site');
+const stranger = keyPair(dir, 'stranger');
+
+let base;
+let service;
+let metrics;
+
+function b64url(value) {
+  return Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+}
+
+async function token({ key = site.privateKey, audience = AUDIENCE, scope = 'offices.read', exp = '5m', nbf, iat } = {}) {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ scope })
+    .setProtectedHeader({ alg: 'RS256' })
+    .setIssuer(ISSUER)
+    .setSubject('portal')
+    .setAudience(audience)
+    .setIssuedAt(iat ?? now)
+    .setNotBefore(nbf ?? now)
+    .setExpirationTime(exp)
+    .sign(key);
+}
+
+async function get(path, bearer) {
+  const response = await fetch(`${base}${path}`, bearer ? { headers: { authorization: `Bearer ${bearer}` } } : {});
+  return { status: response.status, headers: response.headers, body: await response.json() };
+}
+
+before(async () => {
+  metrics = testMetrics('offices');
+  const guard = createTokenGuard({ keySet: await loadVerificationKeys([site.publicFile]), audience: AUDIENCE, issuer: ISSUER });
+  service = createOfficesApp({
+    directory: createDirectory({ file: DIRECTORY }),
+    cache: createNoCache(),
+    guard,
+    logger: memoryLogger('offices').logger,
+    metrics,
+  });
+  base = await listen(service);
+});
+
+after(() => service.shutdown(1000));
+
+describe('resources', () => {
+  test('GET /v1/offices lists every office', async () => {
+    const { status, body } = await get('/v1/offices', await token());
+    assert.equal(status, 200);
+    assert.equal(body.offices.length, 14);
+    assert.deepEqual(Object.keys(body.offices[0]).sort(), ['city', 'id', 'name', 'region']);
+  });
+
+  test('GET /v1/offices?region= filters', async () => {
+    const { body } = await get('/v1/offices?region=north', await token());
+    assert.equal(body.offices.length, 4);
+    assert.ok(body.offices.every((office) => office.region === 'north'));
+  });
+
+  test('GET /v1/offices/:id returns one office in full', async () => {
+    const { status, body } = await get('/v1/offices/north-northport-central', await token());
+    assert.equal(status, 200);
+    assert.equal(body.city, 'Northport');
+    assert.ok(Array.isArray(body.services));
+  });
+
+  test('an unknown office is 404, a malformed id or region 400', async () => {
+    const bearer = await token();
+    assert.equal((await get('/v1/offices/north-nowhere', bearer)).status, 404);
+    assert.equal((await get('/v1/offices/NOT_AN_ID', bearer)).status, 400);
+    assert.equal((await get('/v1/offices?region=North!', bearer)).status, 400);
+    assert.equal((await get('/v1/offices?region=a&region=b', bearer)).status, 400);
+  });
+
+  test('health endpoints answer without a token; readiness reports the cache state', async () => {
+    assert.equal((await get('/healthz')).status, 200);
+    const ready = await get('/readyz');
+    assert.equal(ready.status, 200);
+    assert.deepEqual(ready.body.checks, { directory: 'ok', cache: 'disabled' });
+  });
+
+  test('metrics carry the route template, never the office id', async () => {
+    await get('/v1/offices/coast-seaside-east', await token());
+    const text = await (await fetch(`${base}/metrics`)).text();
+    assert.ok(sample(text, 'http_requests_total', { route: '/v1/offices/:id', status_code: '200' }) >= 1);
+    assert.ok(!text.includes('coast-seaside-east'));
+  });
+});
+
+describe('the API checks the token itself', () => {
+  const rejected = {
+    'no token': async () => undefined,
+    'a token signed by another key': () => token({ key: stranger.privateKey }),
+    'a tampered payload': async () => {
+      const [header, , signature] = (await token()).split('.');
+      return [header, b64url({ sub: 'portal', aud: AUDIENCE, scope: 'offices.read', exp: 9999999999, nbf: 0 }), signature].join('.');
+    },
+    'an expired token': () => token({ iat: Math.floor(Date.now() / 1000) - 3600, nbf: Math.floor(Date.now() / 1000) - 3600, exp: Math.floor(Date.now() / 1000) - 60 }),
+    'a token not valid yet': () => token({ nbf: Math.floor(Date.now() / 1000) + 600, exp: Math.floor(Date.now() / 1000) + 1200 }),
+    'the wrong audience': () => token({ audience: 'another-platform' }),
+    'alg: none': async () => {
+      const now = Math.floor(Date.now() / 1000);
+      return `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ sub: 'portal', aud: AUDIENCE, iss: ISSUER, scope: 'offices.read', nbf: now, exp: now + 300 })}.`;
+    },
+    'HS256 keyed with the public key (algorithm confusion)': async () => {
+      const now = Math.floor(Date.now() / 1000);
+      const signingInput = `${b64url({ alg: 'HS256', typ: 'JWT' })}.${b64url({ sub: 'portal', aud: AUDIENCE, iss: ISSUER, scope: 'offices.read', nbf: now, exp: now + 300 })}`;
+      const mac = createHmac('sha256', site.publicPem).update(signingInput).digest('base64url');
+      return `${signingInput}.${mac}`;
+    },
+  };
+  for (const [name, make] of Object.entries(rejected)) {
+    test(`refuses ${name} with 401 and a Bearer challenge`, async () => {
+      const { status, headers, body } = await get('/v1/offices', await make());
+      assert.equal(status, 401);
+      assert.match(headers.get('www-authenticate'), /^Bearer/);
+      assert.ok(['invalid_token', 'invalid_request'].includes(body.error));
+      assert.equal(body.offices, undefined);
+    });
+  }
+
+  test('a valid token without offices.read is 403 insufficient_scope', async () => {
+    const { status, body } = await get('/v1/offices', await token({ scope: 'tax.read' }));
+    assert.equal(status, 403);
+    assert.equal(body.error, 'insufficient_scope');
+  });
+});
+
+test('a token issued by the auth service is accepted end to end', async () => {
+  const clientsFile = join(dir, 'clients.json');
+  writeFileSync(clientsFile, JSON.stringify([{ id: 'portal', scopes: ['offices.read'], secretHash: await hashSecret('s'.repeat(32)) }]));
+  const auth = createAuthApp({
+    config: { issuer: ISSUER, audience: AUDIENCE, tokenTtlSeconds: 300 },
+    keys: await loadKeys({ signingKeyFile: site.privateFile }),
+    clients: loadClients(clientsFile),
+    logger: memoryLogger('auth').logger,
+    metrics: testMetrics('auth'),
+  });
+  const authBase = await listen(auth);
+  try {
+    const response = await fetch(`${authBase}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: 'portal', client_secret: 's'.repeat(32) }),
+    });
+    const { access_token: accessToken } = await response.json();
+    assert.equal((await get('/v1/offices/capital-old-town-east', accessToken)).status, 200);
+  } finally {
+    await auth.shutdown(1000);
+  }
+});
