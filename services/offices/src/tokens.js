@@ -30,8 +30,49 @@ function challenge(error, description) {
   );
 }
 
+/**
+ * Remembers tokens whose signature and claims were verified, until they expire: the signature of
+ * a given token against a given key set cannot change, so checking it once is enough. Bounded;
+ * the oldest entry goes first. Expiry and not-before are checked again on every use.
+ */
+export class VerifiedTokens {
+  constructor(limit = 10_000) {
+    this.limit = limit;
+    this.entries = new Map();
+  }
+
+  get(token, nowSeconds, toleranceSeconds) {
+    const payload = this.entries.get(token);
+    if (!payload) return undefined;
+    if (payload.exp + toleranceSeconds <= nowSeconds || payload.nbf - toleranceSeconds > nowSeconds) {
+      this.entries.delete(token);
+      return undefined;
+    }
+    return payload;
+  }
+
+  set(token, payload) {
+    if (this.entries.size >= this.limit) this.entries.delete(this.entries.keys().next().value);
+    this.entries.set(token, payload);
+  }
+}
+
 /** Express middleware factory: `requireScope('offices.read')`. */
-export function createTokenGuard({ keySet, audience, issuer, clockToleranceSeconds = 5, onRejected = () => {} }) {
+export function createTokenGuard({ keySet, audience, issuer, clockToleranceSeconds = 5, onRejected = () => {}, verified = new VerifiedTokens() }) {
+  async function verify(token) {
+    const known = verified.get(token, Math.floor(Date.now() / 1000), clockToleranceSeconds);
+    if (known) return known;
+    const { payload } = await jwtVerify(token, keySet, {
+      algorithms: ALGORITHMS,
+      audience,
+      ...(issuer ? { issuer } : {}),
+      clockTolerance: clockToleranceSeconds,
+      requiredClaims: ['exp', 'nbf', 'sub'],
+    });
+    verified.set(token, payload);
+    return payload;
+  }
+
   return function requireScope(scope) {
     return async function guard(req, res, next) {
       const header = req.get('authorization') ?? '';
@@ -42,13 +83,7 @@ export function createTokenGuard({ keySet, audience, issuer, clockToleranceSecon
       }
       let payload;
       try {
-        ({ payload } = await jwtVerify(match[1], keySet, {
-          algorithms: ALGORITHMS,
-          audience,
-          ...(issuer ? { issuer } : {}),
-          clockTolerance: clockToleranceSeconds,
-          requiredClaims: ['exp', 'nbf', 'sub'],
-        }));
+        payload = await verify(match[1]);
       } catch (error) {
         const reason = error instanceof errors.JOSEError ? error.code : 'ERR_INVALID';
         onRejected(reason);

@@ -16,7 +16,7 @@ import { loadKeys } from '../../auth/src/keys.js';
 import { createOfficesApp } from '../src/app.js';
 import { createNoCache } from '../src/cache.js';
 import { createDirectory } from '../src/directory.js';
-import { createTokenGuard, loadVerificationKeys } from '../src/tokens.js';
+import { VerifiedTokens, createTokenGuard, loadVerificationKeys } from '../src/tokens.js';
 
 const AUDIENCE = 'national-platform';
 const ISSUER = 'https://auth.test.platform.gov.example';
@@ -171,4 +171,45 @@ test('a token issued by the auth service is accepted end to end', async () => {
   } finally {
     await auth.shutdown(1000);
   }
+});
+
+describe('verified tokens are remembered only while they are valid', () => {
+  test('the remembered entry is dropped once the token expires or before it is valid', () => {
+    const verified = new VerifiedTokens(2);
+    verified.set('a', { exp: 100, nbf: 50 });
+    assert.ok(verified.get('a', 99, 0));
+    assert.equal(verified.get('a', 100, 0), undefined, 'expired');
+    verified.set('b', { exp: 100, nbf: 60 });
+    assert.equal(verified.get('b', 59, 0), undefined, 'not valid yet');
+  });
+
+  test('the oldest entry goes when the bound is reached', () => {
+    const verified = new VerifiedTokens(2);
+    verified.set('a', { exp: 100, nbf: 0 });
+    verified.set('b', { exp: 100, nbf: 0 });
+    verified.set('c', { exp: 100, nbf: 0 });
+    assert.equal(verified.get('a', 1, 0), undefined);
+    assert.ok(verified.get('c', 1, 0));
+  });
+
+  test('a token accepted once is refused after it expires', async () => {
+    const guarded = createOfficesApp({
+      directory: createDirectory({ file: DIRECTORY }),
+      cache: createNoCache(),
+      guard: createTokenGuard({ keySet: await loadVerificationKeys([site.publicFile]), audience: AUDIENCE, clockToleranceSeconds: 0 }),
+      logger: memoryLogger('offices').logger,
+      metrics: testMetrics('offices'),
+    });
+    const url = await listen(guarded);
+    try {
+      const now = Math.floor(Date.now() / 1000);
+      const shortLived = await token({ exp: now + 1 });
+      const call = async () => (await fetch(`${url}/v1/offices`, { headers: { authorization: `Bearer ${shortLived}` } })).status;
+      assert.equal(await call(), 200);
+      await new Promise((resolve) => setTimeout(resolve, (now + 1) * 1000 - Date.now() + 50));
+      assert.equal(await call(), 401);
+    } finally {
+      await guarded.shutdown(1000);
+    }
+  });
 });
