@@ -123,6 +123,34 @@ class ProgramRun:
 FAKE_OUTPUTS: dict[str, dict[str, Any]] = {
     "command:local:Command": {"stdout": "apiVersion: v1\nkind: Config\n# mock kubeconfig\n"},
 }
+IMAGE_DIGEST = "sha256:" + "d" * 64
+"""The registry digest a mocked docker.Image push returns."""
+
+_KEYS: dict[str, dict[str, str]] = {}
+
+
+def fake_key_pair(name: str) -> dict[str, str]:
+    """A real RSA key pair per resource name (what pulumi-tls outputs, in its three PEM forms),
+    made once per test session: the program derives key ids from real public keys."""
+    if name not in _KEYS:
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - only when needed
+        from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        none = serialization.NoEncryption()
+        pem = serialization.Encoding.PEM
+        _KEYS[name] = {
+            "privateKeyPem": key.private_bytes(
+                pem, serialization.PrivateFormat.TraditionalOpenSSL, none
+            ).decode(),
+            "privateKeyPemPkcs8": key.private_bytes(pem, serialization.PrivateFormat.PKCS8, none).decode(),
+            "publicKeyPem": key.public_key()
+            .public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode(),
+        }
+    return _KEYS[name]
+
+
 RANDOM_RESULT = "random-result::"
 """Prefix of a mocked pulumi-random result, followed by the resource's name: a test can tell
 which generated value reached which input."""
@@ -137,6 +165,12 @@ class RecordingMocks(pulumi.runtime.Mocks):
         state = {**args.inputs, **FAKE_OUTPUTS.get(args.typ, {})}
         if args.typ.startswith("random:"):
             state["result"] = f"{RANDOM_RESULT}{args.name}"
+        if args.typ == "tls:index/privateKey:PrivateKey":
+            state.update(fake_key_pair(args.name))
+        if args.typ == "tls:index/selfSignedCert:SelfSignedCert":
+            state["certPem"] = f"-----BEGIN CERTIFICATE-----\nfake::{args.name}\n-----END CERTIFICATE-----\n"
+        if args.typ == "docker:index/image:Image":
+            state["repoDigest"] = f"{args.inputs['imageName'].rsplit(':', 1)[0]}@{IMAGE_DIGEST}"
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:

@@ -150,3 +150,21 @@ CACHE_ENGINE_LICENCES: dict[str, str] = {
 }
 HAPROXY_IMAGE = Image("docker.io", "library/haproxy", "3.2.8-alpine")
 REDIS_EXPORTER_IMAGE = Image("docker.io", "oliver006/redis_exporter", "v1.80.0")
+
+
+# ---------------------------------------------------------------------------- gateway
+
+KONG_CHART = Chart("kong", "https://charts.konghq.com", "3.4.1")
+"""Kong's own chart (Kong 3.9 app version), DB-less with the ingress controller in the pod."""
+
+KONG_IMAGE = Image("docker.io", "library/kong", "3.9.1")
+"""Kong OSS: 3.9 is the last open-source line (3.10+ ships only as kong/kong-gateway, Enterprise)."""
+
+KONG_INGRESS_CONTROLLER_IMAGE = Image("docker.io", "kong/kubernetes-ingress-controller", "3.5.1")
+
+
+# ---------------------------------------------------------------------------- services
+
+NODE_BASE_IMAGE = Image("docker.io", "library/node", "20.20.2-alpine3.22")
+"""The base of every service image (its Dockerfiles name the same tag; a test keeps them equal).
+Mirrored for sites that build their service images inside the air gap."""

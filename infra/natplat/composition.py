@@ -10,7 +10,10 @@ import pulumi
 from natplat.baseline import BaselineArgs, ClusterBaseline
 from natplat.cache import CacheArgs, RedisCache
 from natplat.cluster import ClusterArgs, KubernetesCluster
+from natplat.gateway import GatewayArgs, KongGateway
 from natplat.model import Site
+from natplat.service_layer import PlatformServices, ServicesArgs
+from natplat.signing import JwtChain, TokenSigningKey
 
 
 def build_platform(site: Site) -> dict[str, Any]:
@@ -36,6 +39,46 @@ def build_platform(site: Site) -> dict[str, Any]:
             opts=on_cluster,
         )
         outputs["cacheEndpoint"] = f"{cache.endpoint.host}:{cache.endpoint.port}"
+
+    if site.gateway.enabled:
+        signing = TokenSigningKey("token-signing")
+        jwt = JwtChain(
+            issuer=f"https://{site.host(site.auth.hostname)}",
+            audience=site.auth.audience,
+            token_ttl_seconds=site.auth.token_ttl_seconds,
+            key=signing.key,
+        )
+        scrapers = tuple(ns[c] for c in ("monitoring",) if c in ns)
+        gateway = KongGateway(
+            "gateway",
+            GatewayArgs.from_site(
+                site,
+                namespace=ns["gateway"],
+                routes_namespace=ns["services"],
+                upstream_namespaces=(ns["services"],),
+                scrapers=scrapers,
+                cache=cache.endpoint if cache else None,
+                jwt=jwt,
+                pull_secret=baseline.pull_secret_name,
+            ),
+            opts=on_cluster,
+        )
+        services = PlatformServices(
+            "services",
+            ServicesArgs(
+                site=site,
+                namespace=ns["services"],
+                gateway=gateway.routes,
+                jwt=jwt,
+                cache=cache.endpoint if cache else None,
+                scrapers=scrapers,
+                pull_secret=baseline.pull_secret_name,
+            ),
+            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[gateway])),
+        )
+        outputs["gatewayProxy"] = gateway.proxy_address
+        outputs["tokenKeyId"] = signing.key.kid
+        outputs["publicUrls"] = services.urls
 
     return {
         "site": site.name,

@@ -1,0 +1,517 @@
+"""The gateway layer: Kong OSS (DB-less, with its ingress controller) as the site's single entry
+point, its TLS certificate, the plugins every route relies on, and the consumer that holds the
+site's token-signing public key.
+
+Plugins are custom resources next to the chart, not chart values, so each one shows in the
+preview and passes the policy pack on its own:
+- global (KongClusterPlugin): `prometheus` (all metric families on), `cors`,
+  `request-size-limiting`;
+- per route (KongPlugin, in the services' namespace where the Ingresses live): `jwt` and
+  `rate-limiting`. Routes name them through `GatewayRoutes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_tls as tls
+
+from natplat.baseline import PLATFORM_PRIORITY, PlacedNamespace
+from natplat.cache import CacheEndpoint
+from natplat.catalog import (
+    KONG_CHART,
+    KONG_IMAGE,
+    KONG_INGRESS_CONTROLLER_IMAGE,
+    resolve_chart,
+    resolve_image,
+)
+from natplat.kubeobject import KubernetesObject
+from natplat.labels import PART_OF, SITE_LABEL, metadata
+from natplat.model import GatewaySection, RegistrySection, Site, Workload
+from natplat.signing import ALGORITHM, JwtChain
+
+RELEASE = "kong"
+INGRESS_CLASS = "kong"
+PROXY_SERVICE = "kong-kong-proxy"
+"""The chart names the proxy Service `<release>-kong-proxy`."""
+KONG_POD_LABELS = {"app.kubernetes.io/name": "kong", "app.kubernetes.io/instance": RELEASE}
+TLS_SECRET = "kong-proxy-tls"  # noqa: S105 - a Secret's name
+CONSUMER = "platform-token-issuer"
+PROXY_HTTP_PORT = 8000
+PROXY_HTTPS_PORT = 8443
+STATUS_PORT = 8100  # Kong's status listener: /status and /metrics
+CONTROLLER_METRICS_PORT = 10255
+ADMISSION_WEBHOOK_PORT = 8080
+
+JWT_PLUGIN = "jwt-verify"
+RATE_LIMIT_PLUGIN = "rate-limit"
+GLOBAL_PLUGINS = ("prometheus", "cors", "request-size-limiting")
+
+CONTROLLER_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
+
+
+@dataclass(frozen=True)
+class GatewayRoutes:
+    """What a service needs to publish a route through Kong."""
+
+    ingress_class: str
+    plugins_namespace: str
+    guarded_plugins: tuple[str, ...]
+    """Plugins on every route that needs a token: verification first, then the rate limit."""
+    public_plugins: tuple[str, ...]
+    """Plugins on the public allow-list routes (the token endpoint, the JWKS): rate limit only."""
+    namespace: PlacedNamespace
+    pod_labels: Mapping[str, str]
+    """Labels of Kong's pods, for the services' ingress policies."""
+
+    def annotations(self, *, public: bool) -> dict[str, str]:
+        plugins = self.public_plugins if public else self.guarded_plugins
+        return {
+            "konghq.com/plugins": ",".join(plugins),
+            # HTTPS only; plain HTTP gets a permanent redirect.
+            "konghq.com/protocols": "https",
+            "konghq.com/https-redirect-status-code": "308",
+            "konghq.com/strip-path": "false",
+        }
+
+
+@dataclass(frozen=True)
+class GatewayArgs:
+    site: str
+    domain: str
+    gateway: GatewaySection
+    sizing: Workload
+    registry: RegistrySection
+    load_balancer: bool
+    local: bool
+    namespace: PlacedNamespace
+    routes_namespace: PlacedNamespace
+    """Where the services' Ingresses, hence the per-route plugins, live."""
+    upstream_namespaces: tuple[PlacedNamespace, ...]
+    """Namespaces Kong proxies to (egress)."""
+    scrapers: tuple[PlacedNamespace, ...]
+    cache: CacheEndpoint | None
+    jwt: JwtChain
+    pull_secret: str | None
+    highly_available: bool
+
+    @staticmethod
+    def from_site(
+        site: Site,
+        *,
+        namespace: PlacedNamespace,
+        routes_namespace: PlacedNamespace,
+        upstream_namespaces: tuple[PlacedNamespace, ...],
+        scrapers: tuple[PlacedNamespace, ...],
+        cache: CacheEndpoint | None,
+        jwt: JwtChain,
+        pull_secret: str | None,
+    ) -> GatewayArgs:
+        return GatewayArgs(
+            site=site.name,
+            domain=site.site.domain,
+            gateway=site.gateway,
+            sizing=site.sizing.gateway,
+            registry=site.registry,
+            load_balancer=site.cluster.load_balancer,
+            local=site.is_local,
+            namespace=namespace,
+            routes_namespace=routes_namespace,
+            upstream_namespaces=upstream_namespaces,
+            scrapers=scrapers,
+            cache=cache,
+            jwt=jwt,
+            pull_secret=pull_secret,
+            highly_available=site.profile != "small",
+        )
+
+
+def chart_values(args: GatewayArgs) -> dict[str, Any]:
+    kong = resolve_image(KONG_IMAGE, args.registry)
+    controller = resolve_image(KONG_INGRESS_CONTROLLER_IMAGE, args.registry)
+    pulls = [args.pull_secret] if args.pull_secret else []
+    resources = args.sizing.resources
+    proxy: dict[str, Any] = {
+        "enabled": True,
+        "type": "LoadBalancer" if args.load_balancer else "NodePort",
+        "http": {"enabled": True, "servicePort": 80, "containerPort": PROXY_HTTP_PORT},
+        "tls": {
+            "enabled": True,
+            "servicePort": 443,
+            "containerPort": PROXY_HTTPS_PORT,
+            "parameters": ["http2"],
+        },
+    }
+    if args.load_balancer:
+        proxy["loadBalancerSourceRanges"] = list(args.gateway.load_balancer_source_ranges)
+        # Keep the client's address (for rate limiting and logs); nodes without a proxy pod do
+        # not answer the balancer's health check, which is what we want.
+        proxy["externalTrafficPolicy"] = "Local"
+    else:
+        assert args.gateway.node_ports is not None  # the model requires it without a balancer
+        proxy["http"]["nodePort"] = args.gateway.node_ports.http
+        proxy["tls"]["nodePort"] = args.gateway.node_ports.https
+    return {
+        "image": {"repository": kong.name, "tag": kong.tag, "pullSecrets": pulls},
+        "env": {
+            "database": "off",
+            "router_flavor": "traditional",  # what the ingress controller generates routes for
+            "nginx_worker_processes": "2",
+            "proxy_access_log": "/dev/stdout",
+            "proxy_error_log": "/dev/stderr",
+            "admin_access_log": "/dev/stdout",
+            "admin_error_log": "/dev/stderr",
+            # The site certificate is Kong's default: every host under the site's domain.
+            "ssl_cert": f"/etc/secrets/{TLS_SECRET}/tls.crt",
+            "ssl_cert_key": f"/etc/secrets/{TLS_SECRET}/tls.key",
+            "headers": "off",  # no Server / Via / X-Kong-* banners towards clients
+            "real_ip_header": "X-Forwarded-For",
+            "trusted_ips": "0.0.0.0/0,::/0" if args.load_balancer else "",
+        },
+        "secretVolumes": [TLS_SECRET],
+        "extraLabels": {"app.kubernetes.io/part-of": PART_OF, SITE_LABEL: args.site},
+        "replicaCount": args.sizing.replicas,
+        "resources": {
+            "requests": {"cpu": resources.cpu, "memory": resources.memory},
+            "limits": {"memory": resources.memory_limit},
+        },
+        "podDisruptionBudget": {"enabled": args.sizing.replicas > 1, "maxUnavailable": 1},
+        "priorityClassName": PLATFORM_PRIORITY.name,
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": dict(KONG_POD_LABELS)},
+            }
+        ],
+        "proxy": proxy,
+        "admin": {"enabled": False},  # the controller talks to Kong inside the pod
+        "status": {"enabled": True, "http": {"enabled": True, "containerPort": STATUS_PORT}},
+        "ingressController": {
+            "enabled": True,
+            "ingressClass": INGRESS_CLASS,
+            "installCRDs": False,  # the chart's crds/ folder is applied by helm.v4.Chart
+            "image": {"repository": controller.name, "tag": controller.tag},
+            "resources": CONTROLLER_RESOURCES,
+            "env": {"kong_admin_tls_skip_verify": True},  # Kong's admin API on localhost only
+        },
+        # DB-less: nothing to wait for, no migrations.
+        "waitImage": {"enabled": False},
+        "migrations": {"preUpgrade": False, "postUpgrade": False},
+        "serviceMonitor": {
+            "enabled": True,
+            # Under helm.v4.Chart the CRD check (.Capabilities) cannot see the monitoring layer's
+            # CRDs when both are created in one run; the monitoring layer provides them.
+            "trustCRDsExist": True,
+            "interval": "30s",
+        },
+        "deployment": {"serviceAccount": {"create": True, "automountServiceAccountToken": False}},
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containerSecurityContext": {
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+
+
+def jwt_plugin_config(jwt: JwtChain) -> dict[str, Any]:
+    return {
+        # Nothing is verified unless listed; Kong accepts only exp and nbf here.
+        "claims_to_verify": ["exp", "nbf"],
+        # Tokens carry the key id in their header; each credential is registered under its kid,
+        # so two keys can be live during a rotation.
+        "key_claim_name": "kid",
+        "maximum_expiration": jwt.token_ttl_seconds,
+        "header_names": ["authorization"],
+        "uri_param_names": [],  # never accept tokens in URLs (they end up in access logs)
+        "cookie_names": [],
+        "run_on_preflight": False,
+    }
+
+
+def rate_limit_config(gateway: GatewaySection, cache: CacheEndpoint | None) -> dict[str, Any]:
+    limits = {
+        key: value
+        for key, value in (
+            ("second", gateway.rate_limit.per_second),
+            ("minute", gateway.rate_limit.per_minute),
+            ("hour", gateway.rate_limit.per_hour),
+        )
+        if value is not None
+    }
+    config: dict[str, Any] = {
+        **limits,
+        "limit_by": "consumer",
+        "fault_tolerant": True,  # a cache outage must not turn into a gateway outage
+        "hide_client_headers": False,
+        "error_code": 429,
+    }
+    if cache is None:
+        # Counters per Kong node; `cluster` is refused in DB-less mode.
+        config["policy"] = "local"
+    else:
+        # One endpoint that always reaches the master: OSS Kong cannot follow Sentinel.
+        config["policy"] = "redis"
+        config["redis"] = {"host": cache.host, "port": cache.port, "database": 0, "timeout": 200}
+    return config
+
+
+class KongGateway(pulumi.ComponentResource):
+    """Kong for one site. `routes` is what services take from it; `proxy_address` what ops read."""
+
+    routes: GatewayRoutes
+    proxy_address: str
+
+    def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:gateway:KongGateway", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns = args.namespace.ready
+        certificate = self._certificate(args, child)
+        chart_ref = resolve_chart(KONG_CHART, args.registry)
+        chart = k8s.helm.v4.Chart(
+            RELEASE,
+            name=RELEASE,
+            chart=chart_ref.chart,
+            version=chart_ref.version,
+            repository_opts=(
+                k8s.helm.v4.RepositoryOptsArgs(repo=chart_ref.repository) if chart_ref.repository else None
+            ),
+            namespace=ns,
+            values=chart_values(args),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[certificate])),
+        )
+        after_chart = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[chart]))
+        self._global_plugins(args, after_chart)
+        self._route_plugins(args, after_chart)
+        self._consumer(args, after_chart)
+        self._network_policy(args, child)
+        self.routes = GatewayRoutes(
+            ingress_class=INGRESS_CLASS,
+            plugins_namespace=args.routes_namespace.name,
+            guarded_plugins=(JWT_PLUGIN, RATE_LIMIT_PLUGIN),
+            public_plugins=(RATE_LIMIT_PLUGIN,),
+            namespace=args.namespace,
+            pod_labels=KONG_POD_LABELS,
+        )
+        if args.load_balancer:
+            self.proxy_address = f"https://{args.namespace.service_host(PROXY_SERVICE)} (LoadBalancer)"
+        else:
+            assert args.gateway.node_ports is not None
+            self.proxy_address = f"https://<any node>:{args.gateway.node_ports.https}"
+        self.register_outputs({"proxyAddress": self.proxy_address})
+
+    # -- TLS ---------------------------------------------------------------------------------
+
+    def _certificate(self, args: GatewayArgs, child: pulumi.ResourceOptions) -> k8s.core.v1.Secret:
+        if args.gateway.tls is not None:
+            cert = args.gateway.tls.certificate.output()
+            key = args.gateway.tls.key.output()
+        else:
+            # Only the kind cluster gets here (the model requires a certificate elsewhere).
+            private = tls.PrivateKey("proxy-tls-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
+            signed = tls.SelfSignedCert(
+                "proxy-tls-cert",
+                private_key_pem=private.private_key_pem,
+                subject=tls.SelfSignedCertSubjectArgs(common_name=f"*.{args.domain}", organization=PART_OF),
+                dns_names=[f"*.{args.domain}", args.domain],
+                validity_period_hours=24 * 90,
+                early_renewal_hours=24 * 30,
+                allowed_uses=["key_encipherment", "digital_signature", "server_auth"],
+                opts=child,
+            )
+            cert = signed.cert_pem
+            key = pulumi.Output.secret(private.private_key_pem)
+        return k8s.core.v1.Secret(
+            TLS_SECRET,
+            metadata=metadata(args.site, TLS_SECRET, "gateway", namespace=args.namespace.ready),
+            type="kubernetes.io/tls",
+            string_data={"tls.crt": cert, "tls.key": key},
+            opts=child,
+        )
+
+    # -- plugins -----------------------------------------------------------------------------
+
+    def _global_plugins(self, args: GatewayArgs, opts: pulumi.ResourceOptions) -> None:
+        configs: dict[str, dict[str, Any]] = {
+            "prometheus": {
+                # Every metric family is off unless switched on.
+                "status_code_metrics": True,
+                "latency_metrics": True,
+                "bandwidth_metrics": True,
+                "upstream_health_metrics": True,
+                "per_consumer": False,
+            },
+            "cors": {
+                "origins": list(args.gateway.cors_origins),
+                "methods": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                "headers": ["Authorization", "Content-Type", "X-Request-Id"],
+                "exposed_headers": [
+                    "X-Request-Id",
+                    "RateLimit-Limit",
+                    "RateLimit-Remaining",
+                    "RateLimit-Reset",
+                ],
+                "credentials": False,
+                "max_age": 600,
+            },
+            "request-size-limiting": {
+                "allowed_payload_size": args.gateway.request_size_limit_mb,
+                "size_unit": "megabytes",
+                "require_content_length": False,
+            },
+        }
+        for plugin in GLOBAL_PLUGINS:
+            KubernetesObject(
+                f"kong-plugin-{plugin}",
+                api_version="configuration.konghq.com/v1",
+                kind="KongClusterPlugin",
+                metadata=metadata(
+                    args.site,
+                    plugin,
+                    "gateway",
+                    labels={"global": "true"},
+                    annotations={"kubernetes.io/ingress.class": INGRESS_CLASS},
+                ),
+                fields={"plugin": plugin, "config": configs[plugin]},
+                opts=opts,
+            )
+
+    def _route_plugins(self, args: GatewayArgs, opts: pulumi.ResourceOptions) -> None:
+        ns = args.routes_namespace.ready
+        annotations = {"kubernetes.io/ingress.class": INGRESS_CLASS}
+        KubernetesObject(
+            f"kong-plugin-{JWT_PLUGIN}",
+            api_version="configuration.konghq.com/v1",
+            kind="KongPlugin",
+            metadata=metadata(args.site, JWT_PLUGIN, "gateway", namespace=ns, annotations=annotations),
+            fields={"plugin": "jwt", "config": jwt_plugin_config(args.jwt)},
+            opts=opts,
+        )
+        rate_limit: dict[str, Any] = {
+            "plugin": "rate-limiting",
+            "config": rate_limit_config(args.gateway, args.cache),
+        }
+        depends: list[pulumi.Resource] = []
+        if args.cache is not None:
+            password = args.cache.password_in(args.routes_namespace.name)
+            # The password is patched in by the controller from the Secret: it never appears
+            # in this resource, in the preview or in state.
+            rate_limit["configPatches"] = [
+                {
+                    "path": "/redis/password",
+                    "valueFrom": {"secretKeyRef": {"name": password.name, "key": password.key}},
+                }
+            ]
+            depends.append(password.secret)
+        KubernetesObject(
+            f"kong-plugin-{RATE_LIMIT_PLUGIN}",
+            api_version="configuration.konghq.com/v1",
+            kind="KongPlugin",
+            metadata=metadata(args.site, RATE_LIMIT_PLUGIN, "gateway", namespace=ns, annotations=annotations),
+            fields=rate_limit,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=depends)),
+        )
+
+    def _consumer(self, args: GatewayArgs, opts: pulumi.ResourceOptions) -> None:
+        key = args.jwt.key
+        credential_name = f"{CONSUMER}-jwt"
+        credential = k8s.core.v1.Secret(
+            "kong-jwt-credential",
+            metadata=metadata(
+                args.site,
+                credential_name,
+                "gateway",
+                namespace=args.namespace.ready,
+                # KIC 3.x reads the credential type from this label (and validates it).
+                labels={"konghq.com/credential": "jwt"},
+            ),
+            type="Opaque",
+            string_data={"key": key.kid, "algorithm": ALGORITHM, "rsa_public_key": key.public_key_pem},
+            opts=opts,
+        )
+        KubernetesObject(
+            "kong-consumer",
+            api_version="configuration.konghq.com/v1",
+            kind="KongConsumer",
+            metadata=metadata(
+                args.site,
+                CONSUMER,
+                "gateway",
+                namespace=args.namespace.ready,
+                annotations={"kubernetes.io/ingress.class": INGRESS_CLASS},
+            ),
+            fields={"username": CONSUMER, "credentials": [credential_name]},
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[credential])),
+        )
+
+    # -- network -----------------------------------------------------------------------------
+
+    def _network_policy(self, args: GatewayArgs, child: pulumi.ResourceOptions) -> None:
+        policy = k8s.networking.v1
+
+        def ports(*numbers: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+            return [policy.NetworkPolicyPortArgs(protocol="TCP", port=n) for n in numbers]
+
+        def in_namespaces(placed: tuple[PlacedNamespace, ...]) -> list[policy.NetworkPolicyPeerArgs]:
+            return [
+                policy.NetworkPolicyPeerArgs(
+                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=n.selector)
+                )
+                for n in placed
+            ]
+
+        ingress = [
+            # Clients reach the proxy from anywhere (the balancer or the nodes forward them);
+            # the API server calls the controller's admission webhook.
+            policy.NetworkPolicyIngressRuleArgs(
+                ports=ports(PROXY_HTTP_PORT, PROXY_HTTPS_PORT, ADMISSION_WEBHOOK_PORT)
+            ),
+        ]
+        if args.scrapers:
+            ingress.append(
+                policy.NetworkPolicyIngressRuleArgs(
+                    from_=in_namespaces(args.scrapers), ports=ports(STATUS_PORT, CONTROLLER_METRICS_PORT)
+                )
+            )
+        egress = [
+            # Upstream services, on whatever port their Service targets.
+            policy.NetworkPolicyEgressRuleArgs(to=in_namespaces(args.upstream_namespaces)),
+            # The controller watches the Kubernetes API (its address is the cluster's, not a pod).
+            policy.NetworkPolicyEgressRuleArgs(ports=ports(443, 6443)),
+        ]
+        if args.cache is not None:
+            egress.append(
+                policy.NetworkPolicyEgressRuleArgs(
+                    to=[
+                        policy.NetworkPolicyPeerArgs(
+                            namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                match_labels={"kubernetes.io/metadata.name": args.cache.namespace}
+                            ),
+                            pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                                match_labels=dict(args.cache.pod_labels)
+                            ),
+                        )
+                    ],
+                    ports=ports(args.cache.port),
+                )
+            )
+        policy.NetworkPolicy(
+            "kong",
+            metadata=metadata(args.site, "kong", "gateway", namespace=args.namespace.ready),
+            spec=policy.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(KONG_POD_LABELS)),
+                policy_types=["Ingress", "Egress"],
+                ingress=ingress,
+                egress=egress,
+            ),
+            opts=child,
+        )

@@ -1,0 +1,207 @@
+"""The services layer: the auth service (the token issuer) and every business API a site lists,
+each deployed as a `Microservice`, with what they share: the signing key for the issuer, the
+public key for the APIs, the OAuth clients, the cache password."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from natplat.baseline import PlacedNamespace
+from natplat.cache import CacheEndpoint
+from natplat.cluster import kind_cluster_name
+from natplat.gateway import GatewayRoutes
+from natplat.images import service_image
+from natplat.labels import metadata
+from natplat.microservice import Microservice, MicroserviceArgs, MountedFiles
+from natplat.model import Site
+from natplat.signing import JwtChain
+
+AUTH = "auth"
+AUTH_PUBLIC_ROUTES = ("/oauth/token", "/.well-known/jwks.json")
+"""The public allow-list: the only routes Kong serves without a token."""
+SIGNING_KEY_SECRET = "auth-signing-key"  # noqa: S105 - a Secret's name
+CLIENTS_SECRET = "auth-clients"  # noqa: S105 - a Secret's name
+PUBLIC_KEYS_CONFIG_MAP = "jwt-public-keys"
+SIGNING_DIR = "/var/run/secrets/national-platform/signing"
+CLIENTS_DIR = "/var/run/secrets/national-platform/clients"
+PUBLIC_KEYS_DIR = "/etc/national-platform/jwt"
+REDIS_DIR = "/var/run/secrets/national-platform/redis"
+
+
+@dataclass(frozen=True)
+class ServicesArgs:
+    site: Site
+    namespace: PlacedNamespace
+    gateway: GatewayRoutes
+    jwt: JwtChain
+    cache: CacheEndpoint | None
+    scrapers: tuple[PlacedNamespace, ...]
+    pull_secret: str | None
+
+
+class PlatformServices(pulumi.ComponentResource):
+    """Every service of one site. `urls` maps each service to its public URLs."""
+
+    urls: dict[str, list[str]]
+
+    def __init__(self, name: str, args: ServicesArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:services:PlatformServices", name, None, opts)
+        site = args.site
+        self._args = args
+        child = pulumi.ResourceOptions(parent=self)
+        ns = args.namespace.ready
+        self.urls = {}
+        public_keys = k8s.core.v1.ConfigMap(
+            PUBLIC_KEYS_CONFIG_MAP,
+            metadata=metadata(site.name, PUBLIC_KEYS_CONFIG_MAP, "services", namespace=ns),
+            # The public half only: verification keys are not secret.
+            data={"current.pem": args.jwt.key.public_key_pem},
+            opts=child,
+        )
+        if site.auth.enabled:
+            self.urls[AUTH] = self._auth(child)
+        for spec in site.services:
+            files = [
+                MountedFiles("jwt-public-keys", PUBLIC_KEYS_DIR, config_map=PUBLIC_KEYS_CONFIG_MAP),
+            ]
+            env: dict[str, pulumi.Input[str]] = {
+                "JWT_PUBLIC_KEY_FILES": f"{PUBLIC_KEYS_DIR}/current.pem",
+                "JWT_AUDIENCE": args.jwt.audience,
+                "JWT_ISSUER": args.jwt.issuer,
+            }
+            depends: list[pulumi.Resource] = [public_keys]
+            cache = None
+            if spec.cache:
+                assert args.cache is not None  # the model refuses cache: true without the layer
+                cache = args.cache
+                password = cache.password_in(args.namespace.name)
+                files.append(
+                    MountedFiles(
+                        "redis-auth", REDIS_DIR, secret=password.name, items={password.key: "password"}
+                    )
+                )
+                env["REDIS_URL"] = f"redis://{cache.host}:{cache.port}"
+                env["REDIS_PASSWORD_FILE"] = f"{REDIS_DIR}/password"
+                depends.append(password.secret)
+            service = self._microservice(
+                spec.name,
+                digest=spec.image_digest,
+                guarded_routes=spec.routes,
+                public_routes=(),
+                callers=spec.callers,
+                dependencies=spec.depends_on,
+                cache=cache,
+                env=env,
+                files=tuple(files),
+                depends=tuple(depends),
+                child=child,
+            )
+            self.urls[spec.name] = service.urls
+        self.register_outputs({"urls": self.urls})
+
+    def _auth(self, child: pulumi.ResourceOptions) -> list[str]:
+        args = self._args
+        site = args.site
+        ns = args.namespace.ready
+        signing = k8s.core.v1.Secret(
+            SIGNING_KEY_SECRET,
+            metadata=metadata(site.name, SIGNING_KEY_SECRET, "services", namespace=ns),
+            type="Opaque",
+            string_data={"signing.key": args.jwt.key.private_key_pem},
+            opts=child,
+        )
+        hashes = [client.secret_hash.output() for client in site.auth.clients]
+        clients_json = pulumi.Output.all(*hashes).apply(
+            lambda values: json.dumps(
+                [
+                    {"id": client.id, "scopes": list(client.scopes), "secretHash": value}
+                    for client, value in zip(site.auth.clients, values, strict=True)
+                ]
+            )
+        )
+        clients = k8s.core.v1.Secret(
+            CLIENTS_SECRET,
+            metadata=metadata(site.name, CLIENTS_SECRET, "services", namespace=ns),
+            type="Opaque",
+            string_data={"clients.json": pulumi.Output.secret(clients_json)},
+            opts=child,
+        )
+        service = self._microservice(
+            AUTH,
+            digest=site.auth.image_digest,
+            guarded_routes=(),
+            public_routes=AUTH_PUBLIC_ROUTES,
+            callers=(),
+            dependencies=(),
+            cache=None,
+            env={
+                "ISSUER": args.jwt.issuer,
+                "AUDIENCE": args.jwt.audience,
+                "TOKEN_TTL_SECONDS": str(args.jwt.token_ttl_seconds),
+                "SIGNING_KEY_FILE": f"{SIGNING_DIR}/signing.key",
+                "CLIENTS_FILE": f"{CLIENTS_DIR}/clients.json",
+            },
+            files=(
+                MountedFiles("signing-key", SIGNING_DIR, secret=SIGNING_KEY_SECRET),
+                MountedFiles("clients", CLIENTS_DIR, secret=CLIENTS_SECRET),
+            ),
+            depends=(signing, clients),
+            child=child,
+            host=site.host(site.auth.hostname),
+        )
+        return service.urls
+
+    def _microservice(
+        self,
+        name: str,
+        *,
+        digest: str | None,
+        guarded_routes: tuple[str, ...],
+        public_routes: tuple[str, ...],
+        callers: tuple[str, ...],
+        dependencies: tuple[str, ...],
+        cache: CacheEndpoint | None,
+        env: dict[str, pulumi.Input[str]],
+        files: tuple[MountedFiles, ...],
+        depends: tuple[pulumi.Resource, ...],
+        child: pulumi.ResourceOptions,
+        host: str | None = None,
+    ) -> Microservice:
+        args = self._args
+        site = args.site
+        image = service_image(
+            name,
+            registry=site.registry,
+            local_cluster=kind_cluster_name(site.name) if site.is_local else None,
+            digest=digest,
+            parent=self,
+        )
+        return Microservice(
+            name,
+            MicroserviceArgs(
+                site=site.name,
+                name=name,
+                image=image,
+                sizing=site.sizing.services,
+                autoscale=not site.is_local,
+                disruption_budget=site.profile != "small",
+                namespace=args.namespace,
+                host=host or site.host(site.gateway.hostname),
+                guarded_routes=guarded_routes,
+                public_routes=public_routes,
+                gateway=args.gateway,
+                callers=callers,
+                dependencies=dependencies,
+                cache=cache,
+                env=env,
+                files=files,
+                scrapers=args.scrapers,
+                pull_secret=args.pull_secret,
+                depends_on=depends,
+            ),
+            opts=child,
+        )
