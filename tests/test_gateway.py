@@ -25,7 +25,7 @@ from natplat.service_layer import AUTH_PUBLIC_ROUTES
 from natplat.signing import jwk_thumbprint
 from natplat.stackfile import load_stack_file
 
-SIGNING_KEY = "token-signing-rsa"  # the pulumi-tls resource both sides must come from
+SIGNING_KEY = "token-signing-primary-rsa"  # the pulumi-tls resource both sides must come from
 
 
 def site_of(run: ProgramRun):
@@ -162,17 +162,12 @@ def test_rate_limiting_uses_the_cache_master_endpoint_and_its_secret(run: Progra
 
 
 def test_rate_limiting_falls_back_to_local_counters_without_a_cache(tmp_path: Path) -> None:
-    document = yaml.safe_load((ROOT / "stacks/Pulumi.coast.yaml").read_text())
-    config = document["config"]
-    config["national-platform:cache"] = {"enabled": False}
-    for service in config["national-platform:services"]:
-        service["cache"] = False
-    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
-    (tmp_path / "stacks").mkdir()
-    stack_file = tmp_path / "stacks" / "Pulumi.coast.yaml"
-    stack_file.write_text(yaml.safe_dump(document))
-    run = run_program(stack_file, tmp_path)
-    assert run.error is None, run.error
+    def no_cache(config: dict) -> None:
+        config["national-platform:cache"] = {"enabled": False}
+        for service in config["national-platform:services"]:
+            service["cache"] = False
+
+    run = _variant(tmp_path, "coast", no_cache)
     body = plugin(run, "KongPlugin", "rate-limit")
     assert body["config"]["policy"] == "local" and "redis" not in body["config"]
     assert "configPatches" not in body
@@ -187,19 +182,21 @@ def test_rate_limiting_falls_back_to_local_counters_without_a_cache(tmp_path: Pa
 
 def test_one_key_resource_feeds_the_consumer_the_issuer_and_the_apis(run: ProgramRun) -> None:
     key = fake_key_pair(SIGNING_KEY)
-    (credential,) = [r for r in run.kubernetes("Secret") if r.metadata["name"] == "platform-token-issuer-jwt"]
+    (credential,) = [
+        r for r in run.kubernetes("Secret") if r.metadata["name"] == "platform-token-issuer-jwt-primary"
+    ]
     assert credential.metadata["labels"]["konghq.com/credential"] == "jwt"
     data = credential.inputs["stringData"]
     assert data["algorithm"] == "RS256"
     assert data["rsa_public_key"] == key["publicKeyPem"]
-    assert data["key"] == jwk_thumbprint(key["publicKeyPem"]) == run.outputs["tokenKeyId"]
+    assert data["key"] == jwk_thumbprint(key["publicKeyPem"]) == run.outputs["tokenKeyIds"]["primary"]
     consumer = plugin(run, "KongConsumer", "platform-token-issuer")
-    assert consumer["credentials"] == ["platform-token-issuer-jwt"]
+    assert consumer["credentials"] == ["platform-token-issuer-jwt-primary"]
     (signing,) = [r for r in run.kubernetes("Secret") if r.metadata["name"] == "auth-signing-key"]
     assert signing.inputs["stringData"]["signing.key"] == key["privateKeyPemPkcs8"]
     assert secret_at(signing.raw_inputs, "stringData", "signing.key")
     (public,) = [r for r in run.kubernetes("ConfigMap") if r.metadata["name"] == "jwt-public-keys"]
-    assert public.inputs["data"]["current.pem"] == key["publicKeyPem"]
+    assert public.inputs["data"] == {"primary.pem": key["publicKeyPem"]}
     assert len(run.of_type("tls:index/privateKey:PrivateKey")) == (2 if run.stack == "local" else 1)
 
 
@@ -280,3 +277,53 @@ def test_kong_may_reach_the_services_and_the_cache_master_only(run: ProgramRun) 
     assert sorted(namespaces) == ["platform-cache", "platform-services"]
     (cache_rule,) = [rule for rule in egress if any("podSelector" in p for p in rule.get("to", []))]
     assert [p["port"] for p in cache_rule["ports"]] == [6379]
+
+
+def _variant(tmp_path: Path, stack: str, change) -> ProgramRun:
+    document = yaml.safe_load((ROOT / f"stacks/Pulumi.{stack}.yaml").read_text())
+    change(document["config"])
+    (tmp_path / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+    (tmp_path / "stacks").mkdir()
+    stack_file = tmp_path / "stacks" / f"Pulumi.{stack}.yaml"
+    stack_file.write_text(yaml.safe_dump(document))
+    run = run_program(stack_file, tmp_path)
+    assert run.error is None, run.error
+    return run
+
+
+def test_key_rotation_trusts_two_generations_and_signs_with_the_first(tmp_path: Path) -> None:
+    def rotate(config: dict) -> None:
+        config.setdefault("national-platform:auth", {})["signingKeys"] = ["next", "primary"]
+
+    run = _variant(tmp_path, "capital", rotate)
+    new, old = fake_key_pair("token-signing-next-rsa"), fake_key_pair("token-signing-primary-rsa")
+    assert run.outputs["tokenKeyIds"] == {
+        "next": jwk_thumbprint(new["publicKeyPem"]),
+        "primary": jwk_thumbprint(old["publicKeyPem"]),
+    }
+    credentials = {
+        r.metadata["name"]: r.inputs["stringData"]
+        for r in run.kubernetes("Secret")
+        if r.metadata.get("labels", {}).get("konghq.com/credential") == "jwt"
+    }
+    assert {name: data["key"] for name, data in credentials.items()} == {
+        "platform-token-issuer-jwt-next": run.outputs["tokenKeyIds"]["next"],
+        "platform-token-issuer-jwt-primary": run.outputs["tokenKeyIds"]["primary"],
+    }
+    assert plugin(run, "KongConsumer", "platform-token-issuer")["credentials"] == [
+        "platform-token-issuer-jwt-next",
+        "platform-token-issuer-jwt-primary",
+    ]
+    (signing,) = [r for r in run.kubernetes("Secret") if r.metadata["name"] == "auth-signing-key"]
+    assert signing.inputs["stringData"]["signing.key"] == new["privateKeyPemPkcs8"], "the new key signs"
+    envs = {
+        r.metadata["name"]: {
+            e["name"]: e["value"] for e in r.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
+        }
+        for r in run.kubernetes("Deployment")
+    }
+    assert envs["auth"]["EXTRA_PUBLIC_KEY_FILES"].endswith("/primary.pem"), (
+        "the JWKS still publishes the old key"
+    )
+    assert envs["offices"]["JWT_PUBLIC_KEY_FILES"].split(",")[1].endswith("/primary.pem")
+    assert len(envs["offices"]["JWT_PUBLIC_KEY_FILES"].split(",")) == 2

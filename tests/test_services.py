@@ -160,7 +160,7 @@ def test_cache_clients_get_the_endpoint_and_the_password_file(run: ProgramRun) -
         (container,) = spec["containers"]
         env = {e["name"]: e["value"] for e in container["env"]}
         assert env["JWT_AUDIENCE"] == site_of(run).auth.audience
-        assert env["JWT_PUBLIC_KEY_FILES"].endswith("current.pem")
+        assert env["JWT_PUBLIC_KEY_FILES"].endswith("/primary.pem")
         if not service.cache:
             continue
         assert env["REDIS_URL"] == f"redis://{run.outputs['cacheEndpoint']}"
@@ -179,10 +179,19 @@ def test_auth_gets_its_signing_key_and_clients_as_mounted_secrets(run: ProgramRu
     site = site_of(run)
     assert env["ISSUER"] == f"https://auth.{site.site.domain}"
     assert env["TOKEN_TTL_SECONDS"] == str(site.auth.token_ttl_seconds)
-    volumes = {v["name"]: v["secret"]["secretName"] for v in spec["volumes"]}
-    assert volumes == {"signing-key": "auth-signing-key", "clients": "auth-clients"}
+    volumes = {
+        v["name"]: v.get("secret", {}).get("secretName") or v["configMap"]["name"] for v in spec["volumes"]
+    }
+    assert volumes == {
+        "signing-key": "auth-signing-key",
+        "clients": "auth-clients",
+        "jwt-public-keys": "jwt-public-keys",
+    }
     assert all(m["readOnly"] for m in container["volumeMounts"])
-    assert jwk_thumbprint(fake_key_pair("token-signing-rsa")["publicKeyPem"]) == run.outputs["tokenKeyId"]
+    assert (
+        jwk_thumbprint(fake_key_pair("token-signing-primary-rsa")["publicKeyPem"])
+        == run.outputs["tokenKeyIds"]["primary"]
+    )
 
 
 def test_air_gapped_site_runs_prebuilt_images_from_its_mirror_by_digest() -> None:

@@ -302,6 +302,20 @@ BAD_CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
         "must be odd",
     ),
     (
+        "signing-key-generation-twice",
+        "capital",
+        _set("auth", ["signingKeys"], ["primary", "primary"]),
+        "auth.signingKeys",
+        "same key generation twice",
+    ),
+    (
+        "three-signing-key-generations",
+        "capital",
+        _set("auth", ["signingKeys"], ["a", "b", "c"]),
+        "auth.signingKeys",
+        "at most 2",
+    ),
+    (
         "redis-two-replicas",
         "staging",
         _top(f"{NS}:sizing", {"redis": {"replicas": 2}}),

@@ -41,12 +41,15 @@ def build_platform(site: Site) -> dict[str, Any]:
         outputs["cacheEndpoint"] = f"{cache.endpoint.host}:{cache.endpoint.port}"
 
     if site.gateway.enabled:
-        signing = TokenSigningKey("token-signing")
+        keys = tuple(
+            TokenSigningKey(f"token-signing-{generation}", generation).key
+            for generation in site.auth.signing_keys
+        )
         jwt = JwtChain(
             issuer=f"https://{site.host(site.auth.hostname)}",
             audience=site.auth.audience,
             token_ttl_seconds=site.auth.token_ttl_seconds,
-            key=signing.key,
+            keys=keys,
         )
         scrapers = tuple(ns[c] for c in ("monitoring",) if c in ns)
         gateway = KongGateway(
@@ -77,7 +80,7 @@ def build_platform(site: Site) -> dict[str, Any]:
             opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[gateway])),
         )
         outputs["gatewayProxy"] = gateway.proxy_address
-        outputs["tokenKeyId"] = signing.key.kid
+        outputs["tokenKeyIds"] = {key.generation: key.kid for key in keys}
         outputs["publicUrls"] = services.urls
 
     return {

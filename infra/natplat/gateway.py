@@ -422,22 +422,33 @@ class KongGateway(pulumi.ComponentResource):
         )
 
     def _consumer(self, args: GatewayArgs, opts: pulumi.ResourceOptions) -> None:
-        key = args.jwt.key
-        credential_name = f"{CONSUMER}-jwt"
-        credential = k8s.core.v1.Secret(
-            "kong-jwt-credential",
-            metadata=metadata(
-                args.site,
-                credential_name,
-                "gateway",
-                namespace=args.namespace.ready,
-                # KIC 3.x reads the credential type from this label (and validates it).
-                labels={"konghq.com/credential": "jwt"},
-            ),
-            type="Opaque",
-            string_data={"key": key.kid, "algorithm": ALGORITHM, "rsa_public_key": key.public_key_pem},
-            opts=opts,
-        )
+        credentials = []
+        names = []
+        # One credential per trusted key generation, registered under its kid: tokens signed by
+        # either key verify during a rotation.
+        for key in args.jwt.keys:
+            name = f"{CONSUMER}-jwt-{key.generation}"
+            names.append(name)
+            credentials.append(
+                k8s.core.v1.Secret(
+                    f"kong-jwt-credential-{key.generation}",
+                    metadata=metadata(
+                        args.site,
+                        name,
+                        "gateway",
+                        namespace=args.namespace.ready,
+                        # KIC 3.x reads the credential type from this label (and validates it).
+                        labels={"konghq.com/credential": "jwt"},
+                    ),
+                    type="Opaque",
+                    string_data={
+                        "key": key.kid,
+                        "algorithm": ALGORITHM,
+                        "rsa_public_key": key.public_key_pem,
+                    },
+                    opts=opts,
+                )
+            )
         KubernetesObject(
             "kong-consumer",
             api_version="configuration.konghq.com/v1",
@@ -449,8 +460,8 @@ class KongGateway(pulumi.ComponentResource):
                 namespace=args.namespace.ready,
                 annotations={"kubernetes.io/ingress.class": INGRESS_CLASS},
             ),
-            fields={"username": CONSUMER, "credentials": [credential_name]},
-            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[credential])),
+            fields={"username": CONSUMER, "credentials": names},
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=credentials)),
         )
 
     # -- network -----------------------------------------------------------------------------

@@ -307,6 +307,15 @@ class AuthSection(Settings):
     token_ttl_seconds: Annotated[int, Field(ge=60, le=3600)] = 900
     clients: tuple[AuthClient, ...] = ()
     image_digest: Digest | None = None
+    signing_keys: Annotated[tuple[DnsLabel, ...], Field(min_length=1, max_length=2)] = ("primary",)
+    """Generations of the token-signing key: the first signs, every one is trusted. A rotation
+    lists two (new first) for one token lifetime, then drops the old one."""
+
+    @model_validator(mode="after")
+    def _distinct_generations(self) -> AuthSection:
+        if len(set(self.signing_keys)) != len(self.signing_keys):
+            raise problem("signingKeys", "lists the same key generation twice")
+        return self
 
 
 class CacheSection(Settings):

@@ -58,18 +58,20 @@ class PlatformServices(pulumi.ComponentResource):
         public_keys = k8s.core.v1.ConfigMap(
             PUBLIC_KEYS_CONFIG_MAP,
             metadata=metadata(site.name, PUBLIC_KEYS_CONFIG_MAP, "services", namespace=ns),
-            # The public half only: verification keys are not secret.
-            data={"current.pem": args.jwt.key.public_key_pem},
+            # The public halves only: verification keys are not secret.
+            data={f"{key.generation}.pem": key.public_key_pem for key in args.jwt.keys},
             opts=child,
         )
         if site.auth.enabled:
-            self.urls[AUTH] = self._auth(child)
+            self.urls[AUTH] = self._auth(child, public_keys)
         for spec in site.services:
             files = [
                 MountedFiles("jwt-public-keys", PUBLIC_KEYS_DIR, config_map=PUBLIC_KEYS_CONFIG_MAP),
             ]
             env: dict[str, pulumi.Input[str]] = {
-                "JWT_PUBLIC_KEY_FILES": f"{PUBLIC_KEYS_DIR}/current.pem",
+                "JWT_PUBLIC_KEY_FILES": ",".join(
+                    f"{PUBLIC_KEYS_DIR}/{k.generation}.pem" for k in args.jwt.keys
+                ),
                 "JWT_AUDIENCE": args.jwt.audience,
                 "JWT_ISSUER": args.jwt.issuer,
             }
@@ -103,7 +105,7 @@ class PlatformServices(pulumi.ComponentResource):
             self.urls[spec.name] = service.urls
         self.register_outputs({"urls": self.urls})
 
-    def _auth(self, child: pulumi.ResourceOptions) -> list[str]:
+    def _auth(self, child: pulumi.ResourceOptions, public_keys: k8s.core.v1.ConfigMap) -> list[str]:
         args = self._args
         site = args.site
         ns = args.namespace.ready
@@ -111,7 +113,7 @@ class PlatformServices(pulumi.ComponentResource):
             SIGNING_KEY_SECRET,
             metadata=metadata(site.name, SIGNING_KEY_SECRET, "services", namespace=ns),
             type="Opaque",
-            string_data={"signing.key": args.jwt.key.private_key_pem},
+            string_data={"signing.key": args.jwt.current.private_key_pem},
             opts=child,
         )
         hashes = [client.secret_hash.output() for client in site.auth.clients]
@@ -144,12 +146,17 @@ class PlatformServices(pulumi.ComponentResource):
                 "TOKEN_TTL_SECONDS": str(args.jwt.token_ttl_seconds),
                 "SIGNING_KEY_FILE": f"{SIGNING_DIR}/signing.key",
                 "CLIENTS_FILE": f"{CLIENTS_DIR}/clients.json",
+                # The JWKS keeps publishing the older generation while it is still trusted.
+                "EXTRA_PUBLIC_KEY_FILES": ",".join(
+                    f"{PUBLIC_KEYS_DIR}/{k.generation}.pem" for k in args.jwt.keys[1:]
+                ),
             },
             files=(
                 MountedFiles("signing-key", SIGNING_DIR, secret=SIGNING_KEY_SECRET),
                 MountedFiles("clients", CLIENTS_DIR, secret=CLIENTS_SECRET),
+                MountedFiles("jwt-public-keys", PUBLIC_KEYS_DIR, config_map=PUBLIC_KEYS_CONFIG_MAP),
             ),
-            depends=(signing, clients),
+            depends=(signing, clients, public_keys),
             child=child,
             host=site.host(site.auth.hostname),
         )

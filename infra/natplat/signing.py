@@ -45,6 +45,7 @@ def jwk_thumbprint(public_key_pem: str) -> str:
 class SigningKey:
     """One generation of the signing key, as both sides of the chain consume it."""
 
+    generation: str
     resource: tls.PrivateKey
     private_key_pem: pulumi.Output[str]
     """PKCS#8 PEM, secret."""
@@ -59,17 +60,22 @@ class JwtChain:
     issuer: str
     audience: str
     token_ttl_seconds: int
-    key: SigningKey
+    keys: tuple[SigningKey, ...]
+    """Every trusted generation; the first one signs."""
+
+    @property
+    def current(self) -> SigningKey:
+        return self.keys[0]
 
 
 class TokenSigningKey(pulumi.ComponentResource):
-    """The site's signing key pair. Replacing it (a new generation) invalidates every token
-    already issued once Kong and the APIs have the new public key: see the README's rotation
-    steps, which run two generations side by side instead."""
+    """One generation of the site's signing key pair (`auth.signingKeys`). Generations are
+    separate resources, so adding one never replaces another: a rotation runs two side by side
+    (README, "Rotating the token-signing key")."""
 
     key: SigningKey
 
-    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, generation: str, opts: pulumi.ResourceOptions | None = None):
         super().__init__("platform:auth:TokenSigningKey", name, None, opts)
         private = tls.PrivateKey(
             f"{name}-rsa",
@@ -79,6 +85,7 @@ class TokenSigningKey(pulumi.ComponentResource):
         )
         public_pem = private.public_key_pem
         self.key = SigningKey(
+            generation=generation,
             resource=private,
             private_key_pem=pulumi.Output.secret(private.private_key_pem_pkcs8),
             public_key_pem=public_pem,
