@@ -61,14 +61,15 @@ test-python: $(INSTALLED) $(NODE_MODULES) ## pytest: the program under mocks for
 lint-dockerfiles: $(INSTALLED) ## hadolint every service Dockerfile (warnings fail)
 	$(VENV)/bin/hadolint --failure-threshold warning services/*/Dockerfile
 
-# One redis-server on a free loopback port for the whole run, stopped however the tests end.
+# One redis-server on a free loopback port for the whole run, stopped however the tests end;
+# a bounded run, so that a test leaving a handle open fails CI instead of hanging it.
 test-services: $(NODE_MODULES) system-deps ## node --test for every service, against a real Redis
 	@dir=$$(mktemp -d); trap 'kill $$(cat $$dir/redis.pid 2>/dev/null) 2>/dev/null || true; rm -rf $$dir' EXIT; \
 	port=$$($(PYTHON) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'); \
 	redis-server --port $$port --bind 127.0.0.1 --save '' --appendonly no --dir $$dir \
 	  --daemonize yes --pidfile $$dir/redis.pid --logfile $$dir/redis.log; \
 	for _ in $$(seq 50); do redis-cli -p $$port ping >/dev/null 2>&1 && break; sleep 0.1; done; \
-	cd services && REDIS_TEST_URL=redis://127.0.0.1:$$port npm test
+	cd services && REDIS_TEST_URL=redis://127.0.0.1:$$port timeout 300 npm test
 
 bench-services: $(NODE_MODULES) system-deps ## load-test the offices API (cache hits) against a bare Express baseline
 	cd services && node bench/run.js

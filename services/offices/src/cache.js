@@ -13,7 +13,7 @@ function withTimeout(promise, ms) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-export function createRedisCache({ url, password, ttlSeconds, timeoutMs, logger, metrics }) {
+export function createRedisCache({ url, password, ttlSeconds, timeoutMs, logger, metrics, clientName = 'offices' }) {
   const operations = metrics.counter({
     name: 'offices_cache_operations_total',
     help: 'Cache lookups and writes, by operation and result (hit, miss, stored, error).',
@@ -21,6 +21,7 @@ export function createRedisCache({ url, password, ttlSeconds, timeoutMs, logger,
   });
   const client = createClient({
     url,
+    name: clientName, // CLIENT SETNAME: who holds a connection shows in `CLIENT LIST`
     ...(password ? { password } : {}),
     // Fail fast while disconnected instead of queueing: a queued read is a slow read.
     disableOfflineQueue: true,

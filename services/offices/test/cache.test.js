@@ -28,10 +28,10 @@ async function waitFor(predicate, ms = 3000) {
 }
 
 /** An offices API wired to Redis at `url`; `stop()` shuts it down. */
-async function apiWith({ url, password, ttlSeconds = 60, timeoutMs = 100 }) {
+async function apiWith({ url, password, ttlSeconds = 60, timeoutMs = 100, clientName }) {
   const metrics = testMetrics('offices');
   const logs = memoryLogger('offices');
-  const cache = createRedisCache({ url, password, ttlSeconds, timeoutMs, logger: logs.logger, metrics });
+  const cache = createRedisCache({ url, password, ttlSeconds, timeoutMs, logger: logs.logger, metrics, clientName });
   cache.start();
   const service = createOfficesApp({
     directory: createDirectory({ file: DIRECTORY }),
@@ -128,12 +128,14 @@ describe('with the shared Redis', () => {
   });
 
   test('shutdown closes the Redis connection', async () => {
-    const connected = async () => Number(/connected_clients:(\d+)/.exec(await inspect.info('clients'))[1]);
-    const before = await connected();
-    const extra = await apiWith({ url: sharedRedisUrl() });
-    await waitFor(async () => (await connected()) === before + 1);
-    await extra.stop();
-    await waitFor(async () => (await connected()) === before);
+    const named = async () => (await inspect.clientList()).some((client) => client.name === 'offices-shutdown-test');
+    const extra = await apiWith({ url: sharedRedisUrl(), clientName: 'offices-shutdown-test' });
+    try {
+      await waitFor(named);
+    } finally {
+      await extra.stop();
+    }
+    await waitFor(async () => !(await named()));
   });
 });
 
