@@ -15,8 +15,9 @@ LOCAL_ENV := PULUMI_BACKEND_URL=file://$(LOCAL_DIR)/state PULUMI_CONFIG_PASSPHRA
 PULUMI_VERSION := $(shell cat .pulumi-version)
 KIND_VERSION := $(shell sed -n 's/^KIND_VERSION = "\(.*\)"/\1/p' infra/natplat/catalog.py)
 
-# Debian packages the tests run for real (a Redis server for the services' cache tests).
-SYSTEM_PACKAGES := redis-server:redis-server
+# Debian packages the tests run for real: a Redis server for the services' cache tests, and
+# promtool (from the prometheus package) for the alert rules.
+SYSTEM_PACKAGES := redis-server:redis-server promtool:prometheus
 NODE_MODULES := services/node_modules/.installed
 
 .PHONY: help venv test lint test-python validate up down check-local-tools system-deps \

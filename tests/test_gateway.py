@@ -21,7 +21,7 @@ from harness import (
     secret_at,
 )
 from natplat.catalog import KONG_CHART, KONG_IMAGE
-from natplat.service_layer import AUTH_PUBLIC_ROUTES
+from natplat.gateway import PUBLIC_ALLOW_LIST, PUBLIC_ROUTE_ANNOTATION
 from natplat.signing import jwk_thumbprint
 from natplat.stackfile import load_stack_file
 
@@ -217,17 +217,22 @@ def test_private_keys_never_leave_a_secret(run: ProgramRun) -> None:
 def test_every_route_but_the_public_allow_list_carries_jwt(run: ProgramRun) -> None:
     found = ingresses(run)
     assert found
+    domain = site_of(run).site.domain
     for ingress in found:
         annotations = ingress["metadata"]["annotations"]
-        plugins = annotations["konghq.com/plugins"].split(",")
-        paths = [p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+        plugins = annotations.get("konghq.com/plugins", "").split(",")
+        (rule,) = ingress["spec"]["rules"]
+        paths = [p["path"] for p in rule["http"]["paths"]]
         assert ingress["spec"]["ingressClassName"] == "kong"
         assert annotations["konghq.com/protocols"] == "https"
-        assert "rate-limit" in plugins
-        if set(paths) <= set(AUTH_PUBLIC_ROUTES):
-            assert "jwt-verify" not in plugins
-        else:
-            assert plugins[0] == "jwt-verify", paths
+        if "jwt-verify" in plugins:
+            assert plugins[0] == "jwt-verify" and "rate-limit" in plugins, paths
+            assert PUBLIC_ROUTE_ANNOTATION not in annotations
+            continue
+        # No token check: only what the allow-list names, and it says why.
+        assert annotations[PUBLIC_ROUTE_ANNOTATION], paths
+        label = rule["host"].removesuffix(f".{domain}")
+        assert label in PUBLIC_ALLOW_LIST and set(paths) <= set(PUBLIC_ALLOW_LIST[label]), rule
 
 
 def test_a_guarded_route_for_every_listed_service_on_the_api_host(run: ProgramRun) -> None:
@@ -274,7 +279,11 @@ def test_kong_may_reach_the_services_and_the_cache_master_only(run: ProgramRun) 
         for rule in egress
         for peer in rule.get("to", [])
     ]
-    assert sorted(namespaces) == ["platform-cache", "platform-services"]
+    # The services, and the operator UIs (Grafana, Kibana) behind the gateway; Redis for counters.
+    upstream = {"platform-services", "platform-monitoring"} | (
+        {"platform-logging"} if site_of(run).logging.enabled else set()
+    )
+    assert sorted(namespaces) == sorted({*upstream, "platform-cache"})
     (cache_rule,) = [rule for rule in egress if any("podSelector" in p for p in rule.get("to", []))]
     assert [p["port"] for p in cache_rule["ports"]] == [6379]
 

@@ -109,6 +109,8 @@ class CacheArgs:
     scrapers: tuple[PlacedNamespace, ...]
     """Namespaces allowed to scrape the metrics ports (monitoring)."""
     pull_secret: str | None
+    after: tuple[pulumi.Resource, ...] = ()
+    """What the chart waits for: the monitoring layer, whose CRDs its ServiceMonitors need."""
 
     @staticmethod
     def from_site(
@@ -118,6 +120,7 @@ class CacheArgs:
         credentials_in: tuple[PlacedNamespace, ...],
         scrapers: tuple[PlacedNamespace, ...],
         pull_secret: str | None,
+        after: tuple[pulumi.Resource, ...] = (),
     ) -> CacheArgs:
         return CacheArgs(
             site=site.name,
@@ -130,6 +133,7 @@ class CacheArgs:
             credentials_in=credentials_in,
             scrapers=scrapers,
             pull_secret=pull_secret,
+            after=after,
         )
 
     @property
@@ -275,7 +279,7 @@ class RedisCache(pulumi.ComponentResource):
             ),
             namespace=ns,
             values=chart_values(args),
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[own])),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[own, *args.after])),
         )
         self._network_policies(args, child, chart)
         self.endpoint = CacheEndpoint(

@@ -168,3 +168,24 @@ KONG_INGRESS_CONTROLLER_IMAGE = Image("docker.io", "kong/kubernetes-ingress-cont
 NODE_BASE_IMAGE = Image("docker.io", "library/node", "20.20.2-alpine3.22")
 """The base of every service image (its Dockerfiles name the same tag; a test keeps them equal).
 Mirrored for sites that build their service images inside the air gap."""
+
+
+# ---------------------------------------------------------------------------- monitoring
+
+KUBE_PROMETHEUS_STACK_CHART = Chart(
+    "kube-prometheus-stack", "https://prometheus-community.github.io/helm-charts", "88.5.3"
+)
+"""Prometheus Operator v0.93, Prometheus v3.14, Alertmanager v0.34, Grafana (sub-chart 12.11)."""
+
+# Every image the chart runs, by its values key, so an air-gapped site pulls each from its mirror
+# and the mirror list names each. Tags are the chart's defaults for the version above.
+MONITORING_IMAGES: dict[str, Image] = {
+    "prometheusOperator": Image("quay.io", "prometheus-operator/prometheus-operator", "v0.93.1"),
+    "prometheusConfigReloader": Image("quay.io", "prometheus-operator/prometheus-config-reloader", "v0.93.1"),
+    "prometheus": Image("quay.io", "prometheus/prometheus", "v3.14.0"),
+    "alertmanager": Image("quay.io", "prometheus/alertmanager", "v0.34.0"),
+    "grafana": Image("docker.io", "grafana/grafana", "12.3.2"),
+    "grafanaSidecar": Image("quay.io", "kiwigrid/k8s-sidecar", "2.5.0"),
+    "kubeStateMetrics": Image("registry.k8s.io", "kube-state-metrics/kube-state-metrics", "v2.18.0"),
+    "nodeExporter": Image("quay.io", "prometheus/node-exporter", "v1.10.2"),
+}

@@ -10,8 +10,9 @@ import pulumi
 from natplat.baseline import BaselineArgs, ClusterBaseline
 from natplat.cache import CacheArgs, RedisCache
 from natplat.cluster import ClusterArgs, KubernetesCluster
-from natplat.gateway import GatewayArgs, KongGateway
+from natplat.gateway import KONG_POD_LABELS, GatewayArgs, KongGateway
 from natplat.model import Site
+from natplat.monitoring import MonitoringArgs, MonitoringStack
 from natplat.service_layer import PlatformServices, ServicesArgs
 from natplat.signing import JwtChain, TokenSigningKey
 
@@ -24,6 +25,26 @@ def build_platform(site: Site) -> dict[str, Any]:
     ns = baseline.namespaces
     outputs: dict[str, Any] = {}
 
+    # Monitoring first: it installs the CRDs (ServiceMonitor, PrometheusRule) every other layer
+    # creates objects of, so they wait for it.
+    after: tuple[pulumi.Resource, ...] = ()
+    if site.monitoring.enabled:
+        monitoring = MonitoringStack(
+            "monitoring",
+            MonitoringArgs.from_site(
+                site,
+                namespace=ns["monitoring"],
+                node_agents=ns["nodeAgents"],
+                gateway_namespace=ns.get("gateway"),
+                gateway_pod_labels=KONG_POD_LABELS,
+                pull_secret=baseline.pull_secret_name,
+            ),
+            opts=on_cluster,
+        )
+        after = (monitoring.chart,)
+        outputs["grafanaUrl"] = f"https://{site.monitoring.grafana_hostname}.{site.site.domain}"
+        outputs["dashboards"] = monitoring.dashboard_uids
+
     cache = None
     if site.cache.enabled:
         cache = RedisCache(
@@ -35,6 +56,7 @@ def build_platform(site: Site) -> dict[str, Any]:
                 credentials_in=tuple(ns[c] for c in ("services",) if c in ns),
                 scrapers=tuple(ns[c] for c in ("monitoring",) if c in ns),
                 pull_secret=baseline.pull_secret_name,
+                after=after,
             ),
             opts=on_cluster,
         )
@@ -58,11 +80,12 @@ def build_platform(site: Site) -> dict[str, Any]:
                 site,
                 namespace=ns["gateway"],
                 routes_namespace=ns["services"],
-                upstream_namespaces=(ns["services"],),
+                upstream_namespaces=tuple(ns[c] for c in ("services", "monitoring", "logging") if c in ns),
                 scrapers=scrapers,
                 cache=cache.endpoint if cache else None,
                 jwt=jwt,
                 pull_secret=baseline.pull_secret_name,
+                after=after,
             ),
             opts=on_cluster,
         )
@@ -76,6 +99,7 @@ def build_platform(site: Site) -> dict[str, Any]:
                 cache=cache.endpoint if cache else None,
                 scrapers=scrapers,
                 pull_secret=baseline.pull_secret_name,
+                after=after,
             ),
             opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[gateway])),
         )

@@ -47,6 +47,15 @@ STATUS_PORT = 8100  # Kong's status listener: /status and /metrics
 CONTROLLER_METRICS_PORT = 10255
 ADMISSION_WEBHOOK_PORT = 8080
 
+PUBLIC_ROUTE_ANNOTATION = "national-platform/public-route"
+"""Set, with the reason, on every Ingress that Kong serves without a token."""
+PUBLIC_ALLOW_LIST: dict[str, tuple[str, ...]] = {
+    # host label -> paths served without a token
+    "auth": ("/oauth/token", "/.well-known/jwks.json"),  # how a client gets a token at all
+    "grafana": ("/",),  # Grafana authenticates its users itself
+    "kibana": ("/",),  # Kibana authenticates its users itself (Elasticsearch security)
+}
+
 JWT_PLUGIN = "jwt-verify"
 RATE_LIMIT_PLUGIN = "rate-limit"
 GLOBAL_PLUGINS = ("prometheus", "cors", "request-size-limiting")
@@ -70,7 +79,9 @@ class GatewayRoutes:
 
     def annotations(self, *, public: bool) -> dict[str, str]:
         plugins = self.public_plugins if public else self.guarded_plugins
+        reason = {PUBLIC_ROUTE_ANNOTATION: "the token endpoint and the JWKS"} if public else {}
         return {
+            **reason,
             "konghq.com/plugins": ",".join(plugins),
             # HTTPS only; plain HTTP gets a permanent redirect.
             "konghq.com/protocols": "https",
@@ -98,6 +109,8 @@ class GatewayArgs:
     jwt: JwtChain
     pull_secret: str | None
     highly_available: bool
+    after: tuple[pulumi.Resource, ...] = ()
+    """What the chart waits for: the monitoring layer, whose CRDs its ServiceMonitor needs."""
 
     @staticmethod
     def from_site(
@@ -110,6 +123,7 @@ class GatewayArgs:
         cache: CacheEndpoint | None,
         jwt: JwtChain,
         pull_secret: str | None,
+        after: tuple[pulumi.Resource, ...] = (),
     ) -> GatewayArgs:
         return GatewayArgs(
             site=site.name,
@@ -127,6 +141,7 @@ class GatewayArgs:
             jwt=jwt,
             pull_secret=pull_secret,
             highly_available=site.profile != "small",
+            after=after,
         )
 
 
@@ -287,7 +302,9 @@ class KongGateway(pulumi.ComponentResource):
             ),
             namespace=ns,
             values=chart_values(args),
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[certificate])),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[certificate, *args.after])
+            ),
         )
         after_chart = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[chart]))
         self._global_plugins(args, after_chart)

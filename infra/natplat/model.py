@@ -195,6 +195,12 @@ class Sizing(Settings):
     def _sentinel_majority(self) -> Sizing:
         # One Redis runs alone; more run under Sentinel, whose quorum of 2 needs at least 3
         # voters to survive the loss of one node.
+        if self.grafana.replicas != 1:
+            raise problem(
+                "grafana.replicas",
+                "must be 1: Grafana keeps users and sessions in its own SQLite file, so a second "
+                "replica would log people out at random until it gets a shared database",
+            )
         if self.redis.replicas == 2:
             raise problem("redis.replicas", "must be 1 (a single instance) or at least 3 (Sentinel quorum)")
         return self

@@ -69,7 +69,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "redis": {"replicas": 3, "resources": _res("200m", "512Mi", "1Gi"), "storage": "10Gi"},
         "prometheus": {"replicas": 1, "resources": _res("1", "4Gi", "6Gi"), "storage": "100Gi"},
         "alertmanager": {"replicas": 2, "resources": _res("100m", "128Mi", "256Mi"), "storage": "2Gi"},
-        "grafana": {"replicas": 2, "resources": _res("200m", "256Mi", "512Mi")},
+        "grafana": {"replicas": 1, "resources": _res("200m", "256Mi", "512Mi")},
         "elasticsearch": {
             "dedicatedMasters": 0,
             "dataNodes": 3,
@@ -96,7 +96,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "redis": {"replicas": 3, "resources": _res("500m", "2Gi", "4Gi"), "storage": "40Gi"},
         "prometheus": {"replicas": 2, "resources": _res("2", "8Gi", "12Gi"), "storage": "500Gi"},
         "alertmanager": {"replicas": 2, "resources": _res("100m", "256Mi", "512Mi"), "storage": "5Gi"},
-        "grafana": {"replicas": 2, "resources": _res("500m", "512Mi", "1Gi")},
+        "grafana": {"replicas": 1, "resources": _res("500m", "512Mi", "1Gi")},
         "elasticsearch": {
             "dedicatedMasters": 3,
             "dataNodes": 4,

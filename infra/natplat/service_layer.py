@@ -13,7 +13,7 @@ import pulumi_kubernetes as k8s
 from natplat.baseline import PlacedNamespace
 from natplat.cache import CacheEndpoint
 from natplat.cluster import kind_cluster_name
-from natplat.gateway import GatewayRoutes
+from natplat.gateway import PUBLIC_ALLOW_LIST, GatewayRoutes
 from natplat.images import service_image
 from natplat.labels import metadata
 from natplat.microservice import Microservice, MicroserviceArgs, MountedFiles
@@ -21,8 +21,8 @@ from natplat.model import Site
 from natplat.signing import JwtChain
 
 AUTH = "auth"
-AUTH_PUBLIC_ROUTES = ("/oauth/token", "/.well-known/jwks.json")
-"""The public allow-list: the only routes Kong serves without a token."""
+AUTH_PUBLIC_ROUTES = PUBLIC_ALLOW_LIST["auth"]
+"""The auth service's routes on the gateway's public allow-list."""
 SIGNING_KEY_SECRET = "auth-signing-key"  # noqa: S105 - a Secret's name
 CLIENTS_SECRET = "auth-clients"  # noqa: S105 - a Secret's name
 PUBLIC_KEYS_CONFIG_MAP = "jwt-public-keys"
@@ -41,6 +41,8 @@ class ServicesArgs:
     cache: CacheEndpoint | None
     scrapers: tuple[PlacedNamespace, ...]
     pull_secret: str | None
+    after: tuple[pulumi.Resource, ...] = ()
+    """What every workload waits for (the monitoring layer's CRDs, for its ServiceMonitor)."""
 
 
 class PlatformServices(pulumi.ComponentResource):
@@ -208,7 +210,7 @@ class PlatformServices(pulumi.ComponentResource):
                 files=files,
                 scrapers=args.scrapers,
                 pull_secret=args.pull_secret,
-                depends_on=depends,
+                depends_on=(*depends, *args.after),
             ),
             opts=child,
         )

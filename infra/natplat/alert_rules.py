@@ -1,0 +1,234 @@
+"""The platform's alert and recording rules, as data. The monitoring layer puts them in a
+PrometheusRule; `make test` writes the same groups to a file and runs `promtool check rules` and
+`promtool test rules` (tests/promtool/) on them.
+
+Service level objectives, for every service (selected by the `service` label the service kit puts
+on its metrics), with the multi-window, multi-burn-rate alerts of the Google SRE workbook:
+- availability: 99.5 % of requests over 30 days answer without a 5xx;
+- latency: 95 % of requests over 30 days answer within 250 ms.
+A page fires when the error budget burns 14.4 times too fast over 1 h and 5 m (2 % of the month's
+budget in an hour); a ticket when it burns 6 times too fast over 6 h and 30 m.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+AVAILABILITY_OBJECTIVE = 0.995
+LATENCY_OBJECTIVE = 0.95
+LATENCY_THRESHOLD_SECONDS = "0.25"  # a bucket boundary of the kit's histogram
+WINDOWS = ("5m", "30m", "1h", "6h")
+FAST_BURN = 14.4
+SLOW_BURN = 6.0
+PLATFORM_NAMESPACES = 'namespace=~"platform-.*"'
+
+RUNBOOK = "https://github.com/national-platform/infrastructure/blob/main/README.md#alerts"
+
+
+def _alert(
+    name: str, expr: str, duration: str, severity: str, summary: str, description: str
+) -> dict[str, Any]:
+    return {
+        "alert": name,
+        "expr": expr,
+        "for": duration,
+        "labels": {"severity": severity},
+        "annotations": {
+            "summary": summary,
+            "description": description,
+            "runbook_url": f"{RUNBOOK}-{name.lower()}",
+        },
+    }
+
+
+def _slo_recordings() -> list[dict[str, Any]]:
+    rules = []
+    for window in WINDOWS:
+        rules.append(
+            {
+                "record": f"service:http_requests:error_ratio_rate{window}",
+                "expr": (
+                    f'sum by (service) (rate(http_requests_total{{status_code=~"5.."}}[{window}]))'
+                    f" / sum by (service) (rate(http_requests_total[{window}]))"
+                ),
+            }
+        )
+        rules.append(
+            {
+                "record": f"service:http_requests:slow_ratio_rate{window}",
+                "expr": (
+                    f"1 - ("
+                    f'sum by (service) (rate(http_request_duration_seconds_bucket{{le="{LATENCY_THRESHOLD_SECONDS}"}}[{window}]))'
+                    f" / sum by (service) (rate(http_request_duration_seconds_count[{window}]))"
+                    f")"
+                ),
+            }
+        )
+    return rules
+
+
+def _burn_alerts(kind: str, series: str, objective: float, what: str) -> list[dict[str, Any]]:
+    budget = round(1 - objective, 6)
+    alerts = []
+    for speed, burn, long, short, severity, duration in (
+        ("Fast", FAST_BURN, "1h", "5m", "critical", "2m"),
+        ("Slow", SLOW_BURN, "6h", "30m", "warning", "15m"),
+    ):
+        threshold = round(burn * budget, 6)
+        alerts.append(
+            _alert(
+                f"Service{kind}BudgetBurn{speed}",
+                f"service:http_requests:{series}_rate{long} > {threshold}"
+                f" and service:http_requests:{series}_rate{short} > {threshold}",
+                duration,
+                severity,
+                f"{{{{ $labels.service }}}} is burning its {what} error budget {burn}x too fast",
+                f"Over {long} and {short}, more than {threshold:.2%} of {{{{ $labels.service }}}}'s requests "
+                f"were {'failed' if kind == 'Availability' else 'slower than 250 ms'} "
+                f"(objective {objective:.1%} over 30 days).",
+            )
+        )
+    return alerts
+
+
+def rule_groups() -> list[dict[str, Any]]:
+    """Every rule group of the platform, in PrometheusRule / Prometheus rule-file shape."""
+    return [
+        {"name": "service-slo-recordings", "interval": "30s", "rules": _slo_recordings()},
+        {
+            "name": "service-slos",
+            "rules": [
+                *_burn_alerts("Availability", "error_ratio", AVAILABILITY_OBJECTIVE, "availability"),
+                *_burn_alerts("Latency", "slow_ratio", LATENCY_OBJECTIVE, "latency"),
+            ],
+        },
+        {
+            "name": "gateway",
+            "rules": [
+                _alert(
+                    "KongHighServerErrorRatio",
+                    'sum by (service) (rate(kong_http_requests_total{code=~"5.."}[5m]))'
+                    " / sum by (service) (rate(kong_http_requests_total[5m])) > 0.05",
+                    "5m",
+                    "critical",
+                    "More than 5 % of requests to {{ $labels.service }} fail at the gateway",
+                    "Kong answered {{ $value | humanizePercentage }} of the requests routed to "
+                    "{{ $labels.service }} with a 5xx over the last 5 minutes.",
+                ),
+                _alert(
+                    "KongHighP99Latency",
+                    "histogram_quantile(0.99, sum by (service, le) (rate(kong_request_latency_ms_bucket[5m])))"
+                    " > 1000",
+                    "10m",
+                    "warning",
+                    "p99 latency through the gateway to {{ $labels.service }} is over 1 s",
+                    "The 99th percentile of request latency (Kong to client) for {{ $labels.service }} "
+                    "is {{ $value | humanize }} ms.",
+                ),
+            ],
+        },
+        {
+            "name": "cache",
+            "rules": [
+                _alert(
+                    "RedisDown",
+                    "redis_up == 0",
+                    "1m",
+                    "critical",
+                    "Redis {{ $labels.pod }} is down",
+                    "The exporter next to {{ $labels.pod }} cannot reach its Redis; services fall "
+                    "back to their sources and Kong's rate limits to fault tolerance.",
+                ),
+                _alert(
+                    "RedisMasterMissing",
+                    '(count(redis_instance_info{role="master"}) or vector(0)) < 1',
+                    "1m",
+                    "critical",
+                    "No Redis reports the master role",
+                    "Sentinel has no master to hand over: writes and rate-limit counters fail "
+                    "until a failover completes.",
+                ),
+                _alert(
+                    "RedisMemoryNearMaxmemory",
+                    "redis_memory_used_bytes / redis_memory_max_bytes > 0.9 and redis_memory_max_bytes > 0",
+                    "10m",
+                    "warning",
+                    "Redis {{ $labels.pod }} is using over 90 % of its maxmemory",
+                    "Eviction is under way; if hit ratios drop, raise the cache's memory in the profile.",
+                ),
+            ],
+        },
+        {
+            "name": "logging",
+            "rules": [
+                _alert(
+                    "ElasticsearchClusterNotGreen",
+                    'elasticsearch_cluster_health_status{color="green"} == 0',
+                    "10m",
+                    "warning",
+                    "Elasticsearch cluster {{ $labels.cluster }} is not green",
+                    "Some shards are not allocated; logs may be missing from Kibana.",
+                ),
+                _alert(
+                    "ElasticsearchClusterRed",
+                    'elasticsearch_cluster_health_status{color="red"} == 1',
+                    "5m",
+                    "critical",
+                    "Elasticsearch cluster {{ $labels.cluster }} is red",
+                    "At least one primary shard is unassigned: new logs for it are being lost.",
+                ),
+                _alert(
+                    "ElasticsearchDiskNearHighWatermark",
+                    "1 - elasticsearch_filesystem_data_available_bytes / elasticsearch_filesystem_data_size_bytes"
+                    " > 0.85",
+                    "10m",
+                    "warning",
+                    "Elasticsearch node {{ $labels.name }} disk is over 85 % (the low watermark)",
+                    "Past 85 % no new shard lands on the node, past 90 % shards move away, past 95 % "
+                    "its indices turn read-only.",
+                ),
+            ],
+        },
+        {
+            "name": "kubernetes",
+            "rules": [
+                _alert(
+                    "PlatformPodCrashLooping",
+                    f'max by (namespace, pod, container) (kube_pod_container_status_waiting_reason{{reason="CrashLoopBackOff", {PLATFORM_NAMESPACES}}}) == 1',
+                    "5m",
+                    "critical",
+                    "{{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.container }}) is crash-looping",
+                    "The container keeps restarting; `kubectl logs --previous` shows why.",
+                ),
+                _alert(
+                    "PlatformVolumeFillingUp",
+                    f"kubelet_volume_stats_available_bytes{{{PLATFORM_NAMESPACES}}}"
+                    f" / kubelet_volume_stats_capacity_bytes{{{PLATFORM_NAMESPACES}}} < 0.1",
+                    "5m",
+                    "warning",
+                    "Volume {{ $labels.persistentvolumeclaim }} in {{ $labels.namespace }} is over 90 % full",
+                    "Only {{ $value | humanizePercentage }} is left.",
+                ),
+                _alert(
+                    "PrometheusTargetDown",
+                    "up == 0",
+                    "5m",
+                    "warning",
+                    "Target {{ $labels.job }} on {{ $labels.instance }} is down",
+                    "Prometheus could not scrape it for 5 minutes: its alerts cannot fire.",
+                ),
+                _alert(
+                    "AlertmanagerNotificationsFailing",
+                    "rate(alertmanager_notifications_failed_total[5m]) > 0",
+                    "10m",
+                    "critical",
+                    "Alertmanager cannot deliver through {{ $labels.integration }}",
+                    "Notifications are failing: check the SMTP relay or the webhook.",
+                ),
+            ],
+        },
+    ]
+
+
+def alert_names() -> list[str]:
+    return [rule["alert"] for group in rule_groups() for rule in group["rules"] if "alert" in rule]

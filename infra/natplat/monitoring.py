@@ -1,0 +1,469 @@
+"""The monitoring layer: kube-prometheus-stack (Prometheus Operator, Prometheus, Alertmanager,
+Grafana, kube-state-metrics, node exporter), the platform's alert rules and dashboards as code,
+Grafana behind Kong.
+
+Why `helm.v4.Chart` and not `helm.v3.Release`: every object of the stack then shows in the preview
+and passes through the policy pack, and the CRDs are upgraded with the chart. The price is that
+Helm hooks do not run, and this chart makes its admission-webhook certificate in a pre-install
+hook Job: without it the operator waits forever for a Secret. So the operator's admission webhooks
+and its TLS are switched off. What they did, rejecting a malformed PrometheusRule at admission,
+the tests do before anything ships (`promtool check rules` and unit tests over every rule), and a
+bad rule the operator meets anyway is reported in its logs and status, not loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from natplat.alert_rules import rule_groups
+from natplat.baseline import PLATFORM_PRIORITY, PlacedNamespace
+from natplat.catalog import KUBE_PROMETHEUS_STACK_CHART, MONITORING_IMAGES, resolve_chart, resolve_image
+from natplat.dashboards import dashboards
+from natplat.gateway import PUBLIC_ROUTE_ANNOTATION
+from natplat.labels import metadata
+from natplat.model import MonitoringSection, RegistrySection, Site, Sizing
+from natplat.quantities import byte_count
+
+RELEASE = "monitoring"
+GRAFANA_ADMIN_SECRET = "grafana-admin"  # noqa: S105 - a Secret's name
+RECEIVERS_SECRET = "alertmanager-receivers"  # noqa: S105 - a Secret's name
+RECEIVERS_DIR = f"/etc/alertmanager/secrets/{RECEIVERS_SECRET}"
+GRAFANA_PORT = 3000
+GRAFANA_POD_LABELS = {"app.kubernetes.io/name": "grafana"}
+PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
+ALERTMANAGER_POD_LABELS = {"app.kubernetes.io/name": "alertmanager"}
+SMALL = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+
+
+def _resources(cpu: str, memory: str, limit: str) -> dict[str, Any]:
+    return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": limit}}
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    site: str
+    domain: str
+    monitoring: MonitoringSection
+    sizing: Sizing
+    registry: RegistrySection
+    storage_class: str
+    namespace: PlacedNamespace
+    node_agents: PlacedNamespace
+    gateway_namespace: PlacedNamespace | None
+    gateway_pod_labels: dict[str, str]
+    services: tuple[str, ...]
+    cache_enabled: bool
+    logging_enabled: bool
+    pull_secret: str | None
+
+    @staticmethod
+    def from_site(
+        site: Site,
+        *,
+        namespace: PlacedNamespace,
+        node_agents: PlacedNamespace,
+        gateway_namespace: PlacedNamespace | None,
+        gateway_pod_labels: dict[str, str],
+        pull_secret: str | None,
+    ) -> MonitoringArgs:
+        return MonitoringArgs(
+            site=site.name,
+            domain=site.site.domain,
+            monitoring=site.monitoring,
+            sizing=site.sizing,
+            registry=site.registry,
+            storage_class=site.cluster.storage_class,
+            namespace=namespace,
+            node_agents=node_agents,
+            gateway_namespace=gateway_namespace,
+            gateway_pod_labels=gateway_pod_labels,
+            services=(("auth",) if site.auth.enabled else ()) + tuple(s.name for s in site.services),
+            cache_enabled=site.cache.enabled,
+            logging_enabled=site.logging.enabled,
+            pull_secret=pull_secret,
+        )
+
+    @property
+    def grafana_host(self) -> str:
+        return f"{self.monitoring.grafana_hostname}.{self.domain}"
+
+
+def _image(key: str, registry: RegistrySection) -> dict[str, str]:
+    resolved = resolve_image(MONITORING_IMAGES[key], registry)
+    return {"registry": resolved.registry, "repository": resolved.repository, "tag": resolved.tag}
+
+
+def alertmanager_config(monitoring: MonitoringSection) -> dict[str, Any]:
+    """Routing for a national on-call rota: one notification per alert name, namespace and
+    service; critical alerts repeated hourly, warnings every 4 h; a critical alert silences the
+    warnings it explains. Credentials are read from files (the receivers Secret), never inlined."""
+    alerting = monitoring.alerting
+    oncall: dict[str, Any] = {"name": "oncall"}
+    global_config: dict[str, Any] = {"resolve_timeout": "5m"}
+    if alerting.email is not None:
+        email = alerting.email
+        global_config.update(
+            {"smtp_smarthost": email.smarthost, "smtp_from": email.sender, "smtp_require_tls": True}
+        )
+        config: dict[str, Any] = {"to": ", ".join(email.to), "send_resolved": True}
+        if email.auth_username:
+            config["auth_username"] = email.auth_username
+        if email.auth_password is not None:
+            config["auth_password_file"] = f"{RECEIVERS_DIR}/smtp-password"
+        oncall["email_configs"] = [config]
+    if alerting.webhook is not None:
+        oncall["webhook_configs"] = [{"url_file": f"{RECEIVERS_DIR}/webhook-url", "send_resolved": True}]
+    has_receiver = alerting.email is not None or alerting.webhook is not None
+    default = "oncall" if has_receiver else "null"
+    return {
+        "global": global_config,
+        "route": {
+            "receiver": default,
+            "group_by": ["alertname", "namespace", "service"],
+            "group_wait": "30s",
+            "group_interval": "5m",
+            "repeat_interval": "4h",
+            "routes": [
+                {"receiver": "null", "matchers": ['alertname=~"Watchdog|InfoInhibitor"']},
+                {"receiver": default, "matchers": ['severity="critical"'], "repeat_interval": "1h"},
+            ],
+        },
+        "inhibit_rules": [
+            {
+                "source_matchers": ['severity="critical"'],
+                "target_matchers": ['severity=~"warning|info"'],
+                "equal": ["namespace", "alertname"],
+            },
+            {
+                # A Redis that is down explains the missing master and the memory alerts.
+                "source_matchers": ['alertname="RedisDown"'],
+                "target_matchers": ['alertname=~"RedisMemoryNearMaxmemory|PrometheusTargetDown"'],
+                "equal": ["namespace"],
+            },
+            {
+                "source_matchers": ['alertname="ElasticsearchClusterRed"'],
+                "target_matchers": ['alertname="ElasticsearchClusterNotGreen"'],
+                "equal": ["cluster"],
+            },
+        ],
+        "receivers": [{"name": "null"}, *([oncall] if has_receiver else [])],
+    }
+
+
+def chart_values(args: MonitoringArgs) -> dict[str, Any]:
+    sizing = args.sizing
+    pulls = [{"name": args.pull_secret}] if args.pull_secret else []
+    prometheus_storage = byte_count(sizing.prometheus.storage)
+    retention_size_gib = max(1, int(prometheus_storage * 0.85) // 2**30)
+    res = sizing.prometheus.resources
+    am = sizing.alertmanager.resources
+    gr = sizing.grafana.resources
+
+    def volume(size: str) -> dict[str, Any]:
+        return {
+            "volumeClaimTemplate": {
+                "spec": {
+                    "storageClassName": args.storage_class,
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": size}},
+                }
+            }
+        }
+
+    return {
+        "fullnameOverride": RELEASE,
+        "crds": {"enabled": True, "upgradeJob": {"enabled": False}},
+        "global": {"imagePullSecrets": pulls},
+        "defaultRules": {"create": True},
+        # Managed control planes do not expose these; scraping them only yields TargetDown noise.
+        "kubeEtcd": {"enabled": False},
+        "kubeScheduler": {"enabled": False},
+        "kubeControllerManager": {"enabled": False},
+        "kubeProxy": {"enabled": False},
+        "prometheusOperator": {
+            "image": _image("prometheusOperator", args.registry),
+            "prometheusConfigReloader": {"image": _image("prometheusConfigReloader", args.registry)},
+            # See the module docstring: no hooks under helm.v4.Chart, so no webhook certificates.
+            "admissionWebhooks": {"enabled": False, "patch": {"enabled": False}},
+            "tls": {"enabled": False},
+            "resources": _resources("100m", "128Mi", "512Mi"),
+            "priorityClassName": PLATFORM_PRIORITY.name,
+        },
+        "prometheus": {
+            "prometheusSpec": {
+                "image": _image("prometheus", args.registry),
+                "replicas": sizing.prometheus.replicas,
+                "retention": f"{args.monitoring.retention_days}d",
+                "retentionSize": f"{retention_size_gib}GiB",
+                "storageSpec": volume(sizing.prometheus.storage),
+                "resources": _resources(res.cpu, res.memory, res.memory_limit),
+                "priorityClassName": PLATFORM_PRIORITY.name,
+                # Select every rule, monitor and probe in the cluster, not only this release's.
+                "ruleSelectorNilUsesHelmValues": False,
+                "serviceMonitorSelectorNilUsesHelmValues": False,
+                "podMonitorSelectorNilUsesHelmValues": False,
+                "probeSelectorNilUsesHelmValues": False,
+                "scrapeConfigSelectorNilUsesHelmValues": False,
+            }
+        },
+        "alertmanager": {
+            "config": alertmanager_config(args.monitoring),
+            "alertmanagerSpec": {
+                "image": _image("alertmanager", args.registry),
+                "replicas": sizing.alertmanager.replicas,
+                "storage": volume(sizing.alertmanager.storage),
+                "resources": _resources(am.cpu, am.memory, am.memory_limit),
+                "secrets": [RECEIVERS_SECRET],
+                "priorityClassName": PLATFORM_PRIORITY.name,
+            },
+        },
+        "grafana": {
+            "image": _image("grafana", args.registry),
+            "sidecar": {
+                "image": _image("grafanaSidecar", args.registry),
+                "dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"},
+                "datasources": {"enabled": True, "defaultDatasourceEnabled": True},
+            },
+            "replicas": sizing.grafana.replicas,
+            "resources": _resources(gr.cpu, gr.memory, gr.memory_limit),
+            "admin": {
+                "existingSecret": GRAFANA_ADMIN_SECRET,
+                "userKey": "admin-user",
+                "passwordKey": "admin-password",
+            },
+            "persistence": {"enabled": False},  # dashboards and datasources are code
+            "initChownData": {"enabled": False},  # a root init container, useless without a volume
+            "testFramework": {"enabled": False},
+            "ingress": {"enabled": False},  # routed through Kong below
+            "priorityClassName": PLATFORM_PRIORITY.name,
+            "grafana.ini": {
+                "server": {"root_url": f"https://{args.grafana_host}"},
+                "security": {"cookie_secure": True, "disable_gravatar": True},
+                "users": {"allow_sign_up": False},
+                # Air-gapped sites cannot call home, and no site should.
+                "analytics": {
+                    "reporting_enabled": False,
+                    "check_for_updates": False,
+                    "check_for_plugin_updates": False,
+                },
+            },
+        },
+        "kube-state-metrics": {
+            "image": _image("kubeStateMetrics", args.registry),
+            "resources": SMALL,
+            "priorityClassName": PLATFORM_PRIORITY.name,
+        },
+        "prometheus-node-exporter": {
+            # Node exporter reads the host's /proc and /sys: it lives in the one privileged
+            # namespace (see the baseline), not in the restricted monitoring one.
+            "namespaceOverride": args.node_agents.name,
+            "image": _image("nodeExporter", args.registry),
+            "resources": SMALL,
+            "priorityClassName": PLATFORM_PRIORITY.name,
+        },
+    }
+
+
+class MonitoringStack(pulumi.ComponentResource):
+    """Monitoring for one site. `chart` is what layers creating ServiceMonitors and rules wait for
+    (it installs their CRDs)."""
+
+    chart: pulumi.Resource
+    dashboard_uids: list[str]
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("platform:monitoring:MonitoringStack", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        ns = args.namespace.ready
+        password = random.RandomPassword("grafana-admin-password", length=32, special=False, opts=child)
+        admin = k8s.core.v1.Secret(
+            GRAFANA_ADMIN_SECRET,
+            metadata=metadata(args.site, GRAFANA_ADMIN_SECRET, "monitoring", namespace=ns),
+            type="Opaque",
+            string_data={"admin-user": "admin", "admin-password": pulumi.Output.secret(password.result)},
+            opts=child,
+        )
+        receivers = self._receivers_secret(args, child)
+        chart_ref = resolve_chart(KUBE_PROMETHEUS_STACK_CHART, args.registry)
+        self.chart = k8s.helm.v4.Chart(
+            RELEASE,
+            name=RELEASE,
+            chart=chart_ref.chart,
+            version=chart_ref.version,
+            repository_opts=(
+                k8s.helm.v4.RepositoryOptsArgs(repo=chart_ref.repository) if chart_ref.repository else None
+            ),
+            namespace=ns,
+            values=chart_values(args),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[admin, receivers])),
+        )
+        after = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.chart]))
+        k8s.apiextensions.CustomResource(
+            "platform-alerts",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata=metadata(args.site, "platform-alerts", "monitoring", namespace=ns),
+            spec={"groups": rule_groups()},
+            opts=after,
+        )
+        boards = dashboards(
+            list(args.services), logging_enabled=args.logging_enabled, cache_enabled=args.cache_enabled
+        )
+        for uid, board in boards.items():
+            k8s.core.v1.ConfigMap(
+                f"dashboard-{uid}",
+                metadata=metadata(
+                    args.site,
+                    f"dashboard-{uid}",
+                    "monitoring",
+                    namespace=ns,
+                    labels={"grafana_dashboard": "1"},
+                ),
+                data={f"{uid}.json": json.dumps(board, sort_keys=True)},
+                opts=child,
+            )
+        self.dashboard_uids = list(boards)
+        if args.gateway_namespace is not None:
+            self._grafana_route(args, after)
+        self._network_policies(args, child)
+        self.register_outputs({"grafana": f"https://{args.grafana_host}"})
+
+    def _receivers_secret(self, args: MonitoringArgs, child: pulumi.ResourceOptions) -> k8s.core.v1.Secret:
+        alerting = args.monitoring.alerting
+        data: dict[str, pulumi.Input[str]] = {}
+        if alerting.email is not None and alerting.email.auth_password is not None:
+            data["smtp-password"] = alerting.email.auth_password.output()
+        if alerting.webhook is not None:
+            data["webhook-url"] = alerting.webhook.url.output()
+        # Present even when empty: Alertmanager's pods mount it by name.
+        return k8s.core.v1.Secret(
+            RECEIVERS_SECRET,
+            metadata=metadata(args.site, RECEIVERS_SECRET, "monitoring", namespace=args.namespace.ready),
+            type="Opaque",
+            string_data=data,
+            opts=child,
+        )
+
+    def _grafana_route(self, args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
+        k8s.networking.v1.Ingress(
+            "grafana-ingress",
+            metadata=metadata(
+                args.site,
+                "grafana",
+                "monitoring",
+                namespace=args.namespace.ready,
+                annotations={
+                    PUBLIC_ROUTE_ANNOTATION: "Grafana authenticates its users itself",
+                    "konghq.com/protocols": "https",
+                    "konghq.com/https-redirect-status-code": "308",
+                },
+            ),
+            spec=k8s.networking.v1.IngressSpecArgs(
+                ingress_class_name="kong",
+                rules=[
+                    k8s.networking.v1.IngressRuleArgs(
+                        host=args.grafana_host,
+                        http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                            paths=[
+                                k8s.networking.v1.HTTPIngressPathArgs(
+                                    path="/",
+                                    path_type="Prefix",
+                                    backend=k8s.networking.v1.IngressBackendArgs(
+                                        service=k8s.networking.v1.IngressServiceBackendArgs(
+                                            name=f"{RELEASE}-grafana",
+                                            port=k8s.networking.v1.ServiceBackendPortArgs(number=80),
+                                        )
+                                    ),
+                                )
+                            ]
+                        ),
+                    )
+                ],
+            ),
+            opts=opts,
+        )
+
+    def _network_policies(self, args: MonitoringArgs, child: pulumi.ResourceOptions) -> None:
+        policy = k8s.networking.v1
+        ns = args.namespace.ready
+        everything = k8s.meta.v1.LabelSelectorArgs()
+
+        def ports(*numbers: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
+            return [policy.NetworkPolicyPortArgs(protocol="TCP", port=n) for n in numbers]
+
+        def make(name: str, pods: dict[str, str], types: list[str], **rules: Any) -> None:
+            policy.NetworkPolicy(
+                f"monitoring-{name}",
+                metadata=metadata(args.site, name, "monitoring", namespace=ns),
+                spec=policy.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pods),
+                    policy_types=types,
+                    **rules,
+                ),
+                opts=child,
+            )
+
+        same_namespace = [policy.NetworkPolicyPeerArgs(pod_selector=everything)]
+        make(
+            "within-namespace",
+            {},
+            ["Ingress", "Egress"],
+            ingress=[policy.NetworkPolicyIngressRuleArgs(from_=same_namespace)],
+            egress=[
+                policy.NetworkPolicyEgressRuleArgs(to=same_namespace),
+                # The operator, kube-state-metrics, Prometheus's discovery and Grafana's sidecar
+                # watch the Kubernetes API.
+                policy.NetworkPolicyEgressRuleArgs(ports=ports(443, 6443)),
+            ],
+        )
+        make(
+            "prometheus-scrapes",
+            PROMETHEUS_POD_LABELS,
+            ["Egress"],
+            egress=[
+                # Every namespace's targets (each admits the monitoring namespace on its metrics
+                # port), plus the kubelets and node exporters on the nodes' own addresses.
+                policy.NetworkPolicyEgressRuleArgs(
+                    to=[policy.NetworkPolicyPeerArgs(namespace_selector=everything)]
+                ),
+                policy.NetworkPolicyEgressRuleArgs(ports=ports(9100, 10250)),
+            ],
+        )
+        smarthost_port = (
+            int(args.monitoring.alerting.email.smarthost.rsplit(":", 1)[1])
+            if args.monitoring.alerting.email is not None
+            else 587
+        )
+        make(
+            "alertmanager-notifies",
+            ALERTMANAGER_POD_LABELS,
+            ["Egress"],
+            egress=[policy.NetworkPolicyEgressRuleArgs(ports=ports(smarthost_port, 443))],
+        )
+        if args.gateway_namespace is not None:
+            make(
+                "grafana-from-gateway",
+                GRAFANA_POD_LABELS,
+                ["Ingress"],
+                ingress=[
+                    policy.NetworkPolicyIngressRuleArgs(
+                        from_=[
+                            policy.NetworkPolicyPeerArgs(
+                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels=args.gateway_namespace.selector
+                                ),
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels=args.gateway_pod_labels
+                                ),
+                            )
+                        ],
+                        ports=ports(GRAFANA_PORT),
+                    )
+                ],
+            )
