@@ -316,6 +316,13 @@ BAD_CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
         "at most 2",
     ),
     (
+        "grafana-two-replicas",
+        "capital",
+        _top(f"{NS}:sizing", {"grafana": {"replicas": 2}}),
+        "sizing.grafana.replicas",
+        "shared database",
+    ),
+    (
         "redis-two-replicas",
         "staging",
         _top(f"{NS}:sizing", {"redis": {"replicas": 2}}),
