@@ -327,7 +327,7 @@ def test_key_rotation_trusts_two_generations_and_signs_with_the_first(tmp_path: 
     assert signing.inputs["stringData"]["signing.key"] == new["privateKeyPemPkcs8"], "the new key signs"
     envs = {
         r.metadata["name"]: {
-            e["name"]: e["value"] for e in r.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
+            e["name"]: e.get("value") for e in r.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
         }
         for r in run.kubernetes("Deployment")
     }

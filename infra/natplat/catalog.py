@@ -189,3 +189,19 @@ MONITORING_IMAGES: dict[str, Image] = {
     "kubeStateMetrics": Image("registry.k8s.io", "kube-state-metrics/kube-state-metrics", "v2.18.0"),
     "nodeExporter": Image("quay.io", "prometheus/node-exporter", "v1.10.2"),
 }
+
+
+# ---------------------------------------------------------------------------- logging
+
+ECK_OPERATOR_CHART = Chart("eck-operator", "https://helm.elastic.co", "3.5.0")
+"""Elastic Cloud on Kubernetes (Elastic License 2.0); its CRDs come with it."""
+ELASTIC_STACK_VERSION = "9.4.3"
+
+LOGGING_IMAGES: dict[str, Image] = {
+    "operator": Image("docker.elastic.co", "eck/eck-operator", "3.5.0"),
+    "elasticsearch": Image("docker.elastic.co", "elasticsearch/elasticsearch", ELASTIC_STACK_VERSION),
+    "kibana": Image("docker.elastic.co", "kibana/kibana", ELASTIC_STACK_VERSION),
+    "logstash": Image("docker.elastic.co", "logstash/logstash", ELASTIC_STACK_VERSION),
+    "filebeat": Image("docker.elastic.co", "beats/filebeat", ELASTIC_STACK_VERSION),
+    "exporter": Image("quay.io", "prometheuscommunity/elasticsearch-exporter", "v1.9.0"),
+}

@@ -11,6 +11,7 @@ from natplat.baseline import BaselineArgs, ClusterBaseline
 from natplat.cache import CacheArgs, RedisCache
 from natplat.cluster import ClusterArgs, KubernetesCluster
 from natplat.gateway import KONG_POD_LABELS, GatewayArgs, KongGateway
+from natplat.logging_stack import LoggingArgs, LoggingStack
 from natplat.model import Site
 from natplat.monitoring import MonitoringArgs, MonitoringStack
 from natplat.service_layer import PlatformServices, ServicesArgs
@@ -44,6 +45,24 @@ def build_platform(site: Site) -> dict[str, Any]:
         after = (monitoring.chart,)
         outputs["grafanaUrl"] = f"https://{site.monitoring.grafana_hostname}.{site.site.domain}"
         outputs["dashboards"] = monitoring.dashboard_uids
+
+    if site.logging.enabled:
+        logging = LoggingStack(
+            "logging",
+            LoggingArgs.from_site(
+                site,
+                namespace=ns["logging"],
+                node_agents=ns["nodeAgents"],
+                gateway_namespace=ns.get("gateway"),
+                gateway_pod_labels=KONG_POD_LABELS,
+                scrapers=tuple(ns[c] for c in ("monitoring",) if c in ns),
+                pull_secret=baseline.pull_secret_name,
+                after=after,
+            ),
+            opts=on_cluster,
+        )
+        outputs["kibanaUrl"] = f"https://{site.logging.kibana_hostname}.{site.site.domain}"
+        outputs["elasticsearch"] = logging.elasticsearch.url
 
     cache = None
     if site.cache.enabled:
