@@ -7,6 +7,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
+CHECKOV_VENV := .venv-checkov
+CHECKOV_INSTALLED := $(CHECKOV_VENV)/.installed
 PROGRAM := PYTHONPATH=infra $(PY)
 
 # Laptop state for `make up`: a file backend and a random passphrase, both outside git.
@@ -20,7 +22,7 @@ KIND_VERSION := $(shell sed -n 's/^KIND_VERSION = "\(.*\)"/\1/p' infra/natplat/c
 SYSTEM_PACKAGES := redis-server:redis-server promtool:prometheus
 NODE_MODULES := services/node_modules/.installed
 
-.PHONY: help venv test lint test-python validate up down check-local-tools system-deps \
+.PHONY: help venv checkov test lint test-python validate up down check-local-tools system-deps \
 	services-install test-services lint-dockerfiles bench-services
 
 help: ## list the commands
@@ -33,6 +35,13 @@ $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt
 	@touch $@
 
 venv: $(INSTALLED) ## create .venv with the pinned Python packages
+
+$(CHECKOV_INSTALLED): requirements-checkov.txt constraints-checkov.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-checkov.txt -c constraints-checkov.txt
+	@touch $@
+
+checkov: $(CHECKOV_INSTALLED) ## install checkov into its own .venv-checkov (its pins clash with pytest's)
 
 $(NODE_MODULES): services/package-lock.json services/package.json services/*/package.json
 	@node -e 'const [M] = process.versions.node.split(".").map(Number); process.exit(M === 20 ? 0 : (console.error("Node.js 20 is needed, found " + process.version), 1))'
@@ -53,10 +62,10 @@ system-deps: ## install the Debian packages the tests run (apt-get; sudo when no
 test: lint lint-dockerfiles test-services test-python ## set up everything and run every test
 
 lint: $(INSTALLED) ## ruff: lint and format check
-	$(VENV)/bin/ruff check infra tests
-	$(VENV)/bin/ruff format --check infra tests
+	$(VENV)/bin/ruff check infra tests policies
+	$(VENV)/bin/ruff format --check infra tests policies
 
-test-python: $(INSTALLED) $(NODE_MODULES) ## pytest: the program under mocks for every stack, the site model
+test-python: $(INSTALLED) $(NODE_MODULES) $(CHECKOV_INSTALLED) system-deps ## pytest: the program under mocks, policies, rendered objects
 	$(PY) -m pytest
 
 lint-dockerfiles: $(INSTALLED) ## hadolint every service Dockerfile (warnings fail)

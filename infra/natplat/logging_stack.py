@@ -785,8 +785,12 @@ class LoggingStack(pulumi.ComponentResource):
                                 liveness_probe=k8s.core.v1.ProbeArgs(
                                     http_get=k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="metrics")
                                 ),
+                                readiness_probe=k8s.core.v1.ProbeArgs(
+                                    http_get=k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="metrics")
+                                ),
                                 security_context=k8s.core.v1.SecurityContextArgs(
                                     run_as_non_root=True,
+                                    run_as_user=65534,
                                     allow_privilege_escalation=False,
                                     read_only_root_filesystem=True,
                                     capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),

@@ -1,0 +1,87 @@
+"""The policy pack's configuration for one site, derived from its stack file, so that the pack
+and the program can never disagree about a site (its mirror, its exposure, its public routes).
+
+    python -m natplat.policy_config stacks/Pulumi.<site>.yaml > build/policy/<site>.json
+    pulumi preview -s <site> --policy-pack policies --policy-pack-config build/policy/<site>.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from natplat.baseline import NAMESPACES
+from natplat.gateway import JWT_PLUGIN, PUBLIC_ALLOW_LIST
+from natplat.model import Site
+from natplat.stackfile import SiteConfigError, load_stack_file
+
+POLICY_NAMES = (
+    "images-pinned",
+    "images-from-site-mirror",
+    "container-resources",
+    "run-as-non-root",
+    "no-privilege-escalation",
+    "drop-all-capabilities",
+    "read-only-root-filesystem",
+    "seccomp-runtime-default",
+    "host-access-only-for-node-agents",
+    "exposure-only-through-the-gateway",
+    "routes-require-tokens",
+    "charts-pinned",
+    "no-secrets-in-config-maps",
+    "common-labels",
+    "pod-security-restricted",
+    "namespaces-default-deny",
+    "replicas-and-disruption-budgets",
+)
+
+SINGLETONS = {
+    # A second exporter would double every Elasticsearch series (and every sum on the
+    # dashboards); losing it for the minutes of a reschedule loses no log.
+    "platform-logging/elasticsearch-exporter": "one scraper of the cluster's own statistics",
+}
+
+
+def site_settings(site: Site) -> dict[str, Any]:
+    hostnames = {
+        "auth": site.auth.hostname,
+        "grafana": site.monitoring.grafana_hostname,
+        "kibana": site.logging.kibana_hostname,
+    }
+    return {
+        "site": site.name,
+        "domain": site.site.domain,
+        "imageMirror": site.registry.image_mirror if site.registry.air_gapped else None,
+        "nodeAgentNamespaces": [NAMESPACES["nodeAgents"].name],
+        "gatewayNamespace": NAMESPACES["gateway"].name,
+        "nodePortsAllowed": not site.cluster.load_balancer,
+        "publicRoutes": {hostnames[label]: list(paths) for label, paths in PUBLIC_ALLOW_LIST.items()},
+        "jwtPlugin": JWT_PLUGIN,
+        "highAvailability": site.profile != "small",
+        "singletons": sorted(SINGLETONS),
+    }
+
+
+def policy_config(site: Site) -> dict[str, dict[str, Any]]:
+    settings = site_settings(site)
+    return {name: settings for name in POLICY_NAMES}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m natplat.policy_config stacks/Pulumi.<site>.yaml", file=sys.stderr)
+        return 2
+    try:
+        site = load_stack_file(Path(args[0]))
+    except SiteConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(json.dumps(policy_config(site), indent=2, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

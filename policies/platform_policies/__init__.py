@@ -1,0 +1,460 @@
+"""The platform's rules as CrossGuard policies. Every policy is mandatory; the exceptions are named
+(the log shipper's namespace, the public routes, the gateway's namespace) and come from the pack's
+configuration, which `natplat.policy_config` derives from each site's stack file, so one pack
+serves every site.
+
+Resources are read as the engine passes them: Kubernetes objects with camelCase fields, custom
+resources by their `kubernetes:<group>/<version>:<Kind>` type, Helm charts by their inputs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+PART_OF = "national-platform"
+SITE_LABEL = "national-platform/site"
+PUBLIC_ROUTE_ANNOTATION = "national-platform/public-route"
+
+WORKLOADS = {
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:DaemonSet",
+    "kubernetes:apps/v1:ReplicaSet",
+    "kubernetes:batch/v1:Job",
+    "kubernetes:batch/v1:CronJob",
+    "kubernetes:core/v1:Pod",
+}
+SCALABLE = {"kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet"}
+ECK_RESOURCES = {
+    "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch",
+    "kubernetes:kibana.k8s.elastic.co/v1:Kibana",
+    "kubernetes:logstash.k8s.elastic.co/v1alpha1:Logstash",
+    "kubernetes:beat.k8s.elastic.co/v1beta1:Beat",
+}
+CHARTS = {"kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release"}
+SECRET_LOOKING_KEY = re.compile(
+    r"pass(word)?|secret|token|private[-_.]?key|credential|api[-_]?key", re.IGNORECASE
+)
+SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
+
+Validate = Callable[[ResourceValidationArgs, ReportViolation], None]
+
+
+# ---------------------------------------------------------------------------- reading resources
+
+
+def pod_spec(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    spec = props.get("spec") or {}
+    if resource_type == "kubernetes:core/v1:Pod":
+        return spec
+    if resource_type == "kubernetes:batch/v1:CronJob":
+        return ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec")
+    if resource_type in WORKLOADS:
+        return (spec.get("template") or {}).get("spec")
+    return None
+
+
+def containers(spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+
+
+def images(resource_type: str, props: Mapping[str, Any]) -> list[str]:
+    if resource_type in ECK_RESOURCES:
+        image = (props.get("spec") or {}).get("image")
+        return [image] if image else []
+    spec = pod_spec(resource_type, props)
+    return [c["image"] for c in containers(spec) if c.get("image")] if spec else []
+
+
+def namespace_of(props: Mapping[str, Any]) -> str:
+    return (props.get("metadata") or {}).get("namespace") or ""
+
+
+def config(args: ResourceValidationArgs | StackValidationArgs) -> Mapping[str, Any]:
+    return args.get_config() or {}
+
+
+def exempt(args: ResourceValidationArgs) -> bool:
+    """Whether the resource is in a namespace the site configured for node agents (the log
+    shipper and the node exporter: they read host paths by nature)."""
+    return namespace_of(args.props) in config(args).get("nodeAgentNamespaces", [])
+
+
+def for_pods(check: Callable[[Mapping[str, Any], Mapping[str, Any], ReportViolation, str], None]) -> Validate:
+    """A validation run on every container of a workload, with the pod spec at hand."""
+
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        spec = pod_spec(args.resource_type, args.props)
+        if spec is None or exempt(args):
+            return
+        for container in containers(spec):
+            check(spec, container, report, f"{args.name}: container {container.get('name')!r}")
+
+    return validate
+
+
+def security(spec: Mapping[str, Any], container: Mapping[str, Any], key: str) -> Any:
+    """A security setting as Kubernetes resolves it: the container's, else the pod's."""
+    own = (container.get("securityContext") or {}).get(key)
+    return own if own is not None else (spec.get("securityContext") or {}).get(key)
+
+
+# ---------------------------------------------------------------------------- images
+
+
+def _image_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    for image in images(args.resource_type, args.props):
+        if "@sha256:" in image:
+            continue
+        last = image.rsplit("/", 1)[-1]
+        tag = last.split(":", 1)[1] if ":" in last else ""
+        if not tag or tag == "latest":
+            report(f"{args.name}: image {image!r} is not pinned (give an exact tag or a digest)")
+
+
+def _image_from_mirror(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    mirror = config(args).get("imageMirror")
+    if not mirror:
+        return  # an online site
+    for image in images(args.resource_type, args.props):
+        if not image.startswith(f"{mirror}/"):
+            report(f"{args.name}: image {image!r} is not from the site's mirror {mirror}")
+
+
+# ---------------------------------------------------------------------------- pod hardening
+
+
+def _resources(
+    spec: Mapping[str, Any], container: Mapping[str, Any], report: ReportViolation, where: str
+) -> None:
+    resources = container.get("resources") or {}
+    requests = resources.get("requests") or {}
+    missing = [name for name in ("cpu", "memory") if name not in requests]
+    if missing:
+        report(f"{where}: no {' or '.join(missing)} request")
+    if "memory" not in (resources.get("limits") or {}):
+        report(f"{where}: no memory limit")
+
+
+def _non_root(
+    spec: Mapping[str, Any], container: Mapping[str, Any], report: ReportViolation, where: str
+) -> None:
+    if security(spec, container, "runAsNonRoot") is not True or security(spec, container, "runAsUser") == 0:
+        report(f"{where}: must run as a non-root user (runAsNonRoot: true)")
+
+
+def _no_escalation(
+    spec: Mapping[str, Any], container: Mapping[str, Any], report: ReportViolation, where: str
+) -> None:
+    context = container.get("securityContext") or {}
+    if context.get("allowPrivilegeEscalation") is not False or context.get("privileged"):
+        report(f"{where}: must set allowPrivilegeEscalation: false and not be privileged")
+
+
+def _drop_all(
+    spec: Mapping[str, Any], container: Mapping[str, Any], report: ReportViolation, where: str
+) -> None:
+    capabilities = (container.get("securityContext") or {}).get("capabilities") or {}
+    if "ALL" not in (capabilities.get("drop") or []):
+        report(f"{where}: must drop all capabilities")
+    if capabilities.get("add"):
+        report(f"{where}: adds capabilities {capabilities['add']}")
+
+
+def _read_only_root(
+    spec: Mapping[str, Any], container: Mapping[str, Any], report: ReportViolation, where: str
+) -> None:
+    if (container.get("securityContext") or {}).get("readOnlyRootFilesystem") is not True:
+        report(f"{where}: the root filesystem must be read-only")
+
+
+def _seccomp(
+    spec: Mapping[str, Any], container: Mapping[str, Any], report: ReportViolation, where: str
+) -> None:
+    profile = security(spec, container, "seccompProfile") or {}
+    if profile.get("type") != "RuntimeDefault":
+        report(f"{where}: seccompProfile must be RuntimeDefault")
+
+
+def _host_access(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type == "kubernetes:beat.k8s.elastic.co/v1beta1:Beat":
+        spec = ((args.props.get("spec") or {}).get("daemonSet") or {}).get("podTemplate", {}).get(
+            "spec"
+        ) or {}
+    else:
+        spec = pod_spec(args.resource_type, args.props)
+    if not spec or exempt(args):
+        return
+    for flag in ("hostNetwork", "hostPID", "hostIPC"):
+        if spec.get(flag):
+            report(f"{args.name}: {flag} is reserved for the node agents' namespace")
+    for volume in spec.get("volumes") or []:
+        if "hostPath" in volume:
+            report(f"{args.name}: volume {volume.get('name')!r} is a hostPath, reserved for the node agents")
+
+
+# ---------------------------------------------------------------------------- exposure and routes
+
+
+def _service_types(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != "kubernetes:core/v1:Service":
+        return
+    kind = (args.props.get("spec") or {}).get("type", "ClusterIP")
+    settings = config(args)
+    gateway = settings.get("gatewayNamespace", "platform-gateway")
+    if kind == "LoadBalancer" and namespace_of(args.props) != gateway:
+        report(f"{args.name}: only the gateway's proxy may be a LoadBalancer")
+    if kind == "NodePort" and (not settings.get("nodePortsAllowed") or namespace_of(args.props) != gateway):
+        report(f"{args.name}: NodePort is only for the gateway, on sites configured for it")
+
+
+def _routes_need_tokens(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != "kubernetes:networking.k8s.io/v1:Ingress":
+        return
+    settings = config(args)
+    metadata = args.props.get("metadata") or {}
+    annotations = metadata.get("annotations") or {}
+    plugins = [p.strip() for p in annotations.get("konghq.com/plugins", "").split(",") if p.strip()]
+    if settings.get("jwtPlugin", "jwt-verify") in plugins:
+        return
+    allow = settings.get("publicRoutes", {})
+    domain = settings.get("domain", "")
+    for rule in (args.props.get("spec") or {}).get("rules") or []:
+        label = (rule.get("host") or "").removesuffix(f".{domain}")
+        paths = [p.get("path") for p in ((rule.get("http") or {}).get("paths") or [])]
+        allowed = set(allow.get(label, []))
+        if not annotations.get(PUBLIC_ROUTE_ANNOTATION) or not set(paths) <= allowed:
+            report(
+                f"{args.name}: route {rule.get('host')}{paths} has no token check"
+                " and is not on the public allow-list"
+            )
+
+
+# ---------------------------------------------------------------------------- hygiene
+
+
+def _chart_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type not in CHARTS:
+        return
+    version = args.props.get("version") or ""
+    if not SEMVER.match(str(version)):
+        report(
+            f"{args.name}: chart {args.props.get('chart')!r} must be pinned to an exact version"
+            f" (got {version!r})"
+        )
+
+
+def _no_secrets_in_config_maps(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != "kubernetes:core/v1:ConfigMap":
+        return
+    for key, value in (args.props.get("data") or {}).items():
+        if SECRET_LOOKING_KEY.search(key):
+            report(f"{args.name}: key {key!r} looks like a secret; use a Secret")
+        if isinstance(value, str) and "PRIVATE KEY-----" in value:
+            report(f"{args.name}: key {key!r} holds a private key; use a Secret")
+
+
+def _common_labels(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not args.resource_type.startswith("kubernetes:") or args.resource_type in CHARTS:
+        return
+    labels = (args.props.get("metadata") or {}).get("labels") or {}
+    site = config(args).get("site")
+    if not labels.get("app.kubernetes.io/name"):
+        report(f"{args.name}: no app.kubernetes.io/name label")
+    if labels.get("app.kubernetes.io/part-of") != PART_OF:
+        report(f"{args.name}: app.kubernetes.io/part-of must be {PART_OF}")
+    if not labels.get(SITE_LABEL) or (site and labels.get(SITE_LABEL) != site):
+        report(f"{args.name}: the {SITE_LABEL} label must name the site")
+
+
+def _pod_security_labels(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type != "kubernetes:core/v1:Namespace":
+        return
+    metadata = args.props.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    level = labels.get("pod-security.kubernetes.io/enforce")
+    looser = metadata.get("name") in config(args).get("nodeAgentNamespaces", [])
+    if level != "restricted" and not (
+        looser and level and (metadata.get("annotations") or {}).get("national-platform/pod-security-reason")
+    ):
+        report(
+            f"{args.name}: Pod Security must be enforced at 'restricted' (a looser level needs its reason)"
+        )
+
+
+# ---------------------------------------------------------------------------- stack policies
+
+
+def _namespaces(args: StackValidationArgs) -> Iterator[str]:
+    for resource in args.resources:
+        if resource.resource_type == "kubernetes:core/v1:Namespace":
+            yield (resource.props.get("metadata") or {}).get("name")
+
+
+def _default_deny(args: StackValidationArgs, report: ReportViolation) -> None:
+    denied = set()
+    for resource in args.resources:
+        if resource.resource_type != "kubernetes:networking.k8s.io/v1:NetworkPolicy":
+            continue
+        spec = resource.props.get("spec") or {}
+        if (
+            not (spec.get("podSelector") or {}).get("matchLabels")
+            and not (spec.get("podSelector") or {}).get("matchExpressions")
+            and set(spec.get("policyTypes") or []) == {"Ingress", "Egress"}
+            and not spec.get("ingress")
+            and not spec.get("egress")
+        ):
+            denied.add(namespace_of(resource.props))
+    for namespace in _namespaces(args):
+        if namespace not in denied:
+            report(f"namespace {namespace} has no default-deny NetworkPolicy")
+
+
+def _replicas_and_budgets(args: StackValidationArgs, report: ReportViolation) -> None:
+    if not config(args).get("highAvailability"):
+        return
+    autoscaled: dict[tuple[str, str], int] = {}
+    budgets: list[tuple[str, Mapping[str, str]]] = []
+    for resource in args.resources:
+        props = resource.props
+        if resource.resource_type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler":
+            target = (props.get("spec") or {}).get("scaleTargetRef") or {}
+            autoscaled[(namespace_of(props), target.get("name"))] = (props.get("spec") or {}).get(
+                "minReplicas", 1
+            )
+        if resource.resource_type == "kubernetes:policy/v1:PodDisruptionBudget":
+            selector = ((props.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+            budgets.append((namespace_of(props), selector))
+    singletons = set(config(args).get("singletons", []))
+    for resource in args.resources:
+        if resource.resource_type not in SCALABLE:
+            continue
+        props = resource.props
+        name = (props.get("metadata") or {}).get("name")
+        namespace = namespace_of(props)
+        if f"{namespace}/{name}" in singletons:
+            continue
+        replicas = autoscaled.get((namespace, name), (props.get("spec") or {}).get("replicas", 1))
+        if replicas < 2:
+            report(f"{namespace}/{name}: {replicas} replica(s); a medium or large site runs at least 2")
+        labels = (((props.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+        if not any(
+            ns == namespace and selector and selector.items() <= labels.items() for ns, selector in budgets
+        ):
+            report(f"{namespace}/{name}: no PodDisruptionBudget selects it")
+
+
+SITE_SCHEMA = PolicyConfigSchema(
+    properties={
+        "site": {"type": "string"},
+        "domain": {"type": "string"},
+        "imageMirror": {"type": ["string", "null"]},
+        "nodeAgentNamespaces": {"type": "array", "items": {"type": "string"}},
+        "gatewayNamespace": {"type": "string"},
+        "nodePortsAllowed": {"type": "boolean"},
+        "publicRoutes": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+        "jwtPlugin": {"type": "string"},
+        "highAvailability": {"type": "boolean"},
+        "singletons": {"type": "array", "items": {"type": "string"}},
+    },
+)
+"""Every policy reads its settings from the same site description (natplat.policy_config)."""
+
+
+def _policy(name: str, description: str, validate: Validate) -> ResourceValidationPolicy:
+    return ResourceValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=SITE_SCHEMA,
+    )
+
+
+POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
+    _policy("images-pinned", "Every image has an exact tag (not latest) or a digest.", _image_pinned),
+    _policy(
+        "images-from-site-mirror",
+        "On an air-gapped site every image comes from its mirror.",
+        _image_from_mirror,
+    ),
+    _policy(
+        "container-resources",
+        "Every container requests CPU and memory and has a memory limit.",
+        for_pods(_resources),
+    ),
+    _policy("run-as-non-root", "Containers run as a non-root user (node agents aside).", for_pods(_non_root)),
+    _policy(
+        "no-privilege-escalation",
+        "No privilege escalation, no privileged containers.",
+        for_pods(_no_escalation),
+    ),
+    _policy("drop-all-capabilities", "Containers drop every capability and add none.", for_pods(_drop_all)),
+    _policy(
+        "read-only-root-filesystem",
+        "Containers run on a read-only root filesystem.",
+        for_pods(_read_only_root),
+    ),
+    _policy(
+        "seccomp-runtime-default", "Pods run under the RuntimeDefault seccomp profile.", for_pods(_seccomp)
+    ),
+    _policy(
+        "host-access-only-for-node-agents",
+        "hostPath, hostNetwork, hostPID and hostIPC only in the node agents' namespace (the log shipper).",
+        _host_access,
+    ),
+    _policy(
+        "exposure-only-through-the-gateway",
+        "LoadBalancer only for the gateway's proxy; NodePort only there and on sites configured for it.",
+        _service_types,
+    ),
+    _policy(
+        "routes-require-tokens",
+        "Every Ingress carries the jwt plugin unless it is on the public allow-list and says why.",
+        _routes_need_tokens,
+    ),
+    _policy("charts-pinned", "Helm charts are pinned to an exact version.", _chart_pinned),
+    _policy(
+        "no-secrets-in-config-maps",
+        "No secret-looking key or private key in a ConfigMap.",
+        _no_secrets_in_config_maps,
+    ),
+    _policy("common-labels", "Every object carries the name, part-of and site labels.", _common_labels),
+    _policy(
+        "pod-security-restricted",
+        "Namespaces enforce Pod Security 'restricted', or say why not.",
+        _pod_security_labels,
+    ),
+    StackValidationPolicy(
+        name="namespaces-default-deny",
+        description="Every namespace has a default-deny NetworkPolicy (ingress and egress).",
+        validate=_default_deny,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=SITE_SCHEMA,
+    ),
+    StackValidationPolicy(
+        name="replicas-and-disruption-budgets",
+        description=(
+            "On medium and large sites every Deployment and StatefulSet runs 2+ replicas"
+            " under a PodDisruptionBudget."
+        ),
+        validate=_replicas_and_budgets,
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=SITE_SCHEMA,
+    ),
+]
