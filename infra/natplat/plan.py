@@ -1,0 +1,401 @@
+"""The offline plan: every stack evaluated under mocks (no credentials, no cluster), summarised per
+site for reviewers, compared between two commits, and turned into the air-gap mirror list.
+
+    python -m natplat.plan plan [--out build/plan] [--stacks-dir stacks]
+    python -m natplat.plan diff <base plan dir> <head plan dir>
+    python -m natplat.plan mirror-list <site>
+    python -m natplat.plan bench [--counts 1,10,50]
+
+Secret values never appear: the plan counts secrets and digests inputs, and masks secret outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import hashlib
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from natplat.catalog import (
+    CACHE_ENGINES,
+    ECK_OPERATOR_CHART,
+    HAPROXY_IMAGE,
+    KIND_NODE_IMAGES,
+    KONG_CHART,
+    KONG_IMAGE,
+    KONG_INGRESS_CONTROLLER_IMAGE,
+    KUBE_PROMETHEUS_STACK_CHART,
+    LOGGING_IMAGES,
+    MONITORING_IMAGES,
+    NODE_BASE_IMAGE,
+    REDIS_EXPORTER_IMAGE,
+    REDIS_HA_CHART,
+    Chart,
+    Image,
+    resolve_chart,
+    resolve_image,
+)
+from natplat.model import Site
+from natplat.offline import PLACEHOLDER, ROOT, STACK_DIR, ProgramRun, contains_secret_text, run_program
+from natplat.stackfile import load_stack_file
+
+CHARTS: tuple[Chart, ...] = (REDIS_HA_CHART, KONG_CHART, KUBE_PROMETHEUS_STACK_CHART, ECK_OPERATOR_CHART)
+IMAGES: tuple[Image, ...] = (
+    *CACHE_ENGINES.values(),
+    HAPROXY_IMAGE,
+    REDIS_EXPORTER_IMAGE,
+    KONG_IMAGE,
+    KONG_INGRESS_CONTROLLER_IMAGE,
+    *MONITORING_IMAGES.values(),
+    *LOGGING_IMAGES.values(),
+    NODE_BASE_IMAGE,
+    *KIND_NODE_IMAGES.values(),
+)
+"""Every pinned third-party image in the catalog."""
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def _image_names(resources: Iterable[Any]) -> set[str]:
+    """Every string that names an image location (registry/repository[:tag]) in the inputs,
+    and every (registry, repository) pair the chart values spell out separately."""
+    found: set[str] = set()
+    for resource in resources:
+        inputs = resource.inputs
+        found.update(_strings(inputs))
+        stack = [inputs]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, dict):
+                tag = item.get("tag")
+                if isinstance(item.get("registry"), str) and isinstance(item.get("repository"), str):
+                    found.add(f"{item['registry']}/{item['repository']}:{tag}")
+                if isinstance(item.get("repository"), str) and isinstance(tag, str):
+                    found.add(f"{item['repository']}:{tag}")
+                if isinstance(item.get("image"), str) and isinstance(tag, str):
+                    found.add(f"{item['image']}:{tag}")  # the redis exporter's two keys
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    return found
+
+
+def images_used(site: Site, run: ProgramRun) -> list[dict[str, str]]:
+    """Catalog images the site's resources refer to, upstream and as the site pulls them."""
+    strings = _image_names(run.resources)
+    used = []
+    for image in IMAGES:
+        resolved = resolve_image(image, site.registry)
+        if any(f"{resolved.name}:{resolved.tag}" in s for s in strings):
+            used.append({"upstream": image.reference, "pulledFrom": resolved.reference})
+    services = sorted(
+        {
+            c["image"]
+            for r in run.resources
+            if r.kind == "Deployment" and (r.metadata.get("namespace") == "platform-services")
+            for c in r.inputs["spec"]["template"]["spec"]["containers"]
+        }
+    )
+    used += [
+        {"upstream": f"services/{s.split('/')[-1].split('@')[0].split(':')[0]}", "pulledFrom": s}
+        for s in services
+    ]
+    if site.is_local:
+        node = KIND_NODE_IMAGES[site.site.kubernetes_version]
+        entry = {"upstream": node.reference, "pulledFrom": node.reference}
+        if entry not in used:
+            used.append(entry)
+    return sorted(used, key=lambda i: i["upstream"])
+
+
+def inventory(stack_file: Path, project_dir: Path = ROOT) -> dict[str, Any]:
+    site = load_stack_file(stack_file)
+    run = run_program(stack_file, project_dir)
+    if run.error is not None:
+        raise RuntimeError(f"{stack_file}: the program failed offline: {run.error}")
+    objects: dict[str, dict[str, list[dict[str, str]]]] = {}
+    charts = []
+    secrets = 0
+    for resource in run.resources:
+        if resource.type == "kubernetes:helm.sh/v4:Chart":
+            inputs = resource.inputs
+            charts.append(
+                {
+                    "name": resource.name,
+                    "chart": inputs["chart"],
+                    "version": inputs["version"],
+                    "repository": (inputs.get("repositoryOpts") or {}).get("repo"),
+                    "namespace": inputs.get("namespace"),
+                    "valuesDigest": digest(inputs.get("values")),
+                }
+            )
+            continue
+        if not resource.custom:
+            continue
+        if resource.kind == "Secret" or any(contains_secret_text(resource.raw_inputs, PLACEHOLDER)):
+            secrets += 1
+        if resource.type.startswith("kubernetes:") and "metadata" in resource.inputs:
+            namespace = resource.metadata.get("namespace") or "(cluster)"
+            objects.setdefault(resource.kind, {}).setdefault(namespace, []).append(
+                {"name": resource.metadata.get("name", resource.name), "digest": digest(resource.inputs)}
+            )
+        else:
+            objects.setdefault(resource.type, {}).setdefault("(pulumi)", []).append(
+                {"name": resource.name, "digest": digest(resource.inputs)}
+            )
+    for kinds in objects.values():
+        for items in kinds.values():
+            items.sort(key=lambda item: item["name"])
+    outputs = {
+        name: "[secret]" if name in run.secret_outputs else value
+        for name, value in sorted(run.outputs.items())
+    }
+    return {
+        "site": site.name,
+        "region": site.site.region,
+        "profile": site.profile,
+        "kubernetesVersion": site.site.kubernetes_version,
+        "airGapped": site.registry.air_gapped,
+        "objects": dict(sorted(objects.items())),
+        "objectCount": sum(len(items) for kinds in objects.values() for items in kinds.values()),
+        "charts": sorted(charts, key=lambda c: c["name"]),
+        "images": images_used(site, run),
+        "secrets": secrets,
+        "outputs": outputs,
+    }
+
+
+def summary(inventories: list[dict[str, Any]]) -> str:
+    lines = [
+        "# Offline plan",
+        "",
+        "Every site's stack evaluated under mocks: no credentials, no cluster. Secret values are never shown.",
+        "",
+        "| site | profile | Kubernetes | air-gapped | objects | charts | images | secrets |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for inv in inventories:
+        lines.append(
+            f"| {inv['site']} | {inv['profile']} | {inv['kubernetesVersion']} | {'yes' if inv['airGapped'] else 'no'} "
+            f"| {inv['objectCount']} | {len(inv['charts'])} | {len(inv['images'])} | {inv['secrets']} |"
+        )
+    lines += ["", "## Charts", "", "| site | release | chart | version | values |", "|---|---|---|---|---|"]
+    for inv in inventories:
+        for chart in inv["charts"]:
+            lines.append(
+                f"| {inv['site']} | {chart['name']} | {chart['chart']} | {chart['version']} | `{chart['valuesDigest']}` |"
+            )
+    lines += ["", "## Objects by kind", "", "| site | " + " | ".join(_kinds(inventories)) + " |"]
+    lines.append("|---|" + "---|" * len(_kinds(inventories)))
+    for inv in inventories:
+        counts = Counter({kind: sum(len(i) for i in ns.values()) for kind, ns in inv["objects"].items()})
+        lines.append(
+            f"| {inv['site']} | " + " | ".join(str(counts.get(k, 0)) for k in _kinds(inventories)) + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _kinds(inventories: list[dict[str, Any]]) -> list[str]:
+    return sorted({kind for inv in inventories for kind in inv["objects"] if ":" not in kind})
+
+
+def write_plan(out: Path, stacks_dir: Path = STACK_DIR, project_dir: Path = ROOT) -> list[dict[str, Any]]:
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    inventories = []
+    for stack_file in sorted(stacks_dir.glob("Pulumi.*.yaml")):
+        inv = inventory(stack_file, project_dir)
+        # Each run leaves a graph of resources and futures behind; collecting it here keeps the
+        # cost per site flat instead of growing with the number of sites already planned.
+        gc.collect()
+        inventories.append(inv)
+        folder = out / inv["site"]
+        folder.mkdir()
+        (folder / "inventory.json").write_text(json.dumps(inv, indent=2, sort_keys=True) + "\n")
+    (out / "summary.md").write_text(summary(inventories))
+    return inventories
+
+
+# ---------------------------------------------------------------------------- diff
+
+
+def _flatten(inv: dict[str, Any]) -> dict[str, str]:
+    return {
+        f"{kind} {namespace}/{item['name']}": item["digest"]
+        for kind, namespaces in inv["objects"].items()
+        for namespace, items in namespaces.items()
+        for item in items
+    }
+
+
+def diff(base: Path, head: Path) -> str:
+    """A Markdown comparison of two plan folders, per site, for a pull-request comment."""
+
+    def load(folder: Path) -> dict[str, dict[str, Any]]:
+        return {p.parent.name: json.loads(p.read_text()) for p in sorted(folder.glob("*/inventory.json"))}
+
+    before, after = load(base), load(head)
+    sections = []
+    touched = []
+    for site in sorted(set(before) | set(after)):
+        if site not in before:
+            touched.append(site)
+            sections.append(f"### {site}: new site ({after[site]['objectCount']} objects)")
+            continue
+        if site not in after:
+            touched.append(site)
+            sections.append(f"### {site}: site removed")
+            continue
+        old, new = _flatten(before[site]), _flatten(after[site])
+        added = sorted(set(new) - set(old))
+        removed = sorted(set(old) - set(new))
+        changed = sorted(k for k in set(old) & set(new) if old[k] != new[k])
+        old_charts = {c["name"]: c for c in before[site]["charts"]}
+        new_charts = {c["name"]: c for c in after[site]["charts"]}
+        chart_lines = []
+        for name in sorted(set(old_charts) | set(new_charts)):
+            a, b = old_charts.get(name), new_charts.get(name)
+            if a is None:
+                chart_lines.append(f"- chart `{name}` added: {b['chart']} {b['version']}")
+            elif b is None:
+                chart_lines.append(f"- chart `{name}` removed")
+            elif a["version"] != b["version"]:
+                chart_lines.append(f"- chart `{name}`: {a['version']} → {b['version']}")
+            elif a["valuesDigest"] != b["valuesDigest"]:
+                chart_lines.append(f"- chart `{name}`: values changed")
+        old_images = {i["pulledFrom"] for i in before[site]["images"]}
+        new_images = {i["pulledFrom"] for i in after[site]["images"]}
+        image_lines = [f"- image added: `{i}`" for i in sorted(new_images - old_images)]
+        image_lines += [f"- image removed: `{i}`" for i in sorted(old_images - new_images)]
+        output_lines = [
+            f"- output `{k}` changed"
+            for k in sorted(set(before[site]["outputs"]) | set(after[site]["outputs"]))
+            if before[site]["outputs"].get(k) != after[site]["outputs"].get(k)
+        ]
+        if not (added or removed or changed or chart_lines or image_lines or output_lines):
+            continue
+        touched.append(site)
+        lines = [f"### {site}: +{len(added)} -{len(removed)} ~{len(changed)}"]
+        lines += [f"- added `{k}`" for k in added]
+        lines += [f"- removed `{k}`" for k in removed]
+        lines += [f"- changed `{k}`" for k in changed]
+        lines += chart_lines + image_lines + output_lines
+        sections.append("\n".join(lines))
+    header = "## Offline plan diff\n\n"
+    if not touched:
+        return header + "No site changes.\n"
+    return header + f"Sites touched: {', '.join(touched)}\n\n" + "\n\n".join(sections) + "\n"
+
+
+# ---------------------------------------------------------------------------- mirror list
+
+
+def mirror_list(stack_file: Path, project_dir: Path = ROOT) -> list[str]:
+    """Every image and chart the site needs, as `upstream → mirror` lines for the mirroring job.
+    On an online site the mirror side names where the site pulls from (upstream itself)."""
+    site = load_stack_file(stack_file)
+    inv = inventory(stack_file, project_dir)
+    lines = [
+        f"image {i['upstream']} → {i['pulledFrom']}"
+        for i in inv["images"]
+        if not i["upstream"].startswith("services/")
+    ]
+    charts_by_name = {c.name: c for c in CHARTS}
+    for chart in inv["charts"]:
+        upstream = charts_by_name[chart["chart"].rsplit("/", 1)[-1]]
+        resolved = resolve_chart(upstream, site.registry)
+        lines.append(
+            f"chart {upstream.repository}/{upstream.name}:{upstream.version} → {resolved.chart}:{resolved.version}"
+        )
+    return lines
+
+
+# ---------------------------------------------------------------------------- benchmark
+
+
+def bench(counts: list[int], template: Path) -> list[tuple[int, float]]:
+    """Seconds to plan N generated sites (copies of `template` under new names), per N, after
+    one untimed warm-up round (imports and the mocks' one-off key generation are paid once per
+    process, not per site)."""
+    results = []
+    document = yaml.safe_load(template.read_text())
+    for count in [1, *counts]:
+        with tempfile.TemporaryDirectory() as folder:
+            project = Path(folder)
+            (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
+            stacks = project / "stacks"
+            stacks.mkdir()
+            for index in range(count):
+                name = f"bench{index:03d}"
+                copy = json.loads(json.dumps(document))
+                copy["config"]["national-platform:site"]["name"] = name
+                (stacks / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(copy))
+            started = time.perf_counter()
+            write_plan(project / "build" / "plan", stacks, project)
+            results.append((count, time.perf_counter() - started))
+    return results[1:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m natplat.plan")
+    commands = parser.add_subparsers(dest="command", required=True)
+    plan = commands.add_parser("plan")
+    plan.add_argument("--out", type=Path, default=ROOT / "build" / "plan")
+    compare = commands.add_parser("diff")
+    compare.add_argument("base", type=Path)
+    compare.add_argument("head", type=Path)
+    mirror = commands.add_parser("mirror-list")
+    mirror.add_argument("site")
+    benchmark = commands.add_parser("bench")
+    benchmark.add_argument("--counts", default="1,10,50")
+    benchmark.add_argument("--template", type=Path, default=STACK_DIR / "Pulumi.coast.yaml")
+    args = parser.parse_args(argv)
+    if args.command == "plan":
+        started = time.perf_counter()
+        inventories = write_plan(args.out)
+        elapsed = time.perf_counter() - started
+        print(f"planned {len(inventories)} sites in {elapsed:.1f} s → {args.out}/summary.md")
+    elif args.command == "diff":
+        sys.stdout.write(diff(args.base, args.head))
+    elif args.command == "mirror-list":
+        stack_file = STACK_DIR / f"Pulumi.{args.site}.yaml"
+        if not stack_file.exists():
+            print(f"no stack file {stack_file}", file=sys.stderr)
+            return 2
+        print("\n".join(mirror_list(stack_file)))
+    else:
+        results = bench([int(c) for c in args.counts.split(",")], args.template)
+        for count, seconds in results:
+            print(f"sites={count} seconds={seconds:.2f} seconds_per_site={seconds / count:.3f}")
+        per_site = [seconds / count for count, seconds in results]
+        print(
+            f"linearity={max(per_site) / min(per_site):.2f} (max/min seconds per site; 1.00 is perfectly linear)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
