@@ -25,9 +25,9 @@ from natplat.catalog import (
     REDIS_EXPORTER_IMAGE,
     REDIS_HA_CHART,
     ResolvedImage,
-    resolve_chart,
     resolve_image,
 )
+from natplat.charts import pinned_chart
 from natplat.labels import common_labels, metadata
 from natplat.model import CacheSection, RegistrySection, Site, StatefulWorkload
 from natplat.quantities import byte_count
@@ -268,15 +268,10 @@ class RedisCache(pulumi.ComponentResource):
             )
             for client in args.credentials_in
         }
-        chart_ref = resolve_chart(REDIS_HA_CHART, args.registry)
-        chart = k8s.helm.v4.Chart(
+        chart = pinned_chart(
             RELEASE,
-            name=RELEASE,
-            chart=chart_ref.chart,
-            version=chart_ref.version,
-            repository_opts=(
-                k8s.helm.v4.RepositoryOptsArgs(repo=chart_ref.repository) if chart_ref.repository else None
-            ),
+            REDIS_HA_CHART,
+            registry=args.registry,
             namespace=ns,
             values=chart_values(args),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[own, *args.after])),

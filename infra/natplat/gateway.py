@@ -26,9 +26,9 @@ from natplat.catalog import (
     KONG_CHART,
     KONG_IMAGE,
     KONG_INGRESS_CONTROLLER_IMAGE,
-    resolve_chart,
     resolve_image,
 )
+from natplat.charts import pinned_chart
 from natplat.kubeobject import KubernetesObject
 from natplat.labels import PART_OF, SITE_LABEL, metadata
 from natplat.model import GatewaySection, RegistrySection, Site, Workload
@@ -291,15 +291,10 @@ class KongGateway(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         ns = args.namespace.ready
         certificate = self._certificate(args, child)
-        chart_ref = resolve_chart(KONG_CHART, args.registry)
-        chart = k8s.helm.v4.Chart(
+        chart = pinned_chart(
             RELEASE,
-            name=RELEASE,
-            chart=chart_ref.chart,
-            version=chart_ref.version,
-            repository_opts=(
-                k8s.helm.v4.RepositoryOptsArgs(repo=chart_ref.repository) if chart_ref.repository else None
-            ),
+            KONG_CHART,
+            registry=args.registry,
             namespace=ns,
             values=chart_values(args),
             opts=pulumi.ResourceOptions.merge(

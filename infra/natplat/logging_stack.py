@@ -23,9 +23,9 @@ from natplat.catalog import (
     ELASTIC_STACK_VERSION,
     LOGGING_IMAGES,
     ResolvedImage,
-    resolve_chart,
     resolve_image,
 )
+from natplat.charts import pinned_chart
 from natplat.gateway import PUBLIC_ROUTE_ANNOTATION
 from natplat.labels import common_labels, metadata
 from natplat.model import ElasticsearchSizing, LoggingSection, RegistrySection, Resources, Site, Workload
@@ -382,7 +382,6 @@ class LoggingStack(pulumi.ComponentResource):
     def _operator(self, child: pulumi.ResourceOptions) -> pulumi.Resource:
         args = self._args
         operator_image = args.image("operator")
-        chart_ref = resolve_chart(ECK_OPERATOR_CHART, args.registry)
         es_image = args.image("elasticsearch")
         # ECK builds stack image names as <containerRegistry>/<product>/<product>:<version>; on a
         # mirror that keeps the upstream host as its first path segment, that is this prefix.
@@ -391,14 +390,10 @@ class LoggingStack(pulumi.ComponentResource):
             if not args.registry.air_gapped
             else (f"{es_image.registry}/{LOGGING_IMAGES['elasticsearch'].registry}")
         )
-        return k8s.helm.v4.Chart(
+        return pinned_chart(
             "eck-operator",
-            name="eck-operator",
-            chart=chart_ref.chart,
-            version=chart_ref.version,
-            repository_opts=(
-                k8s.helm.v4.RepositoryOptsArgs(repo=chart_ref.repository) if chart_ref.repository else None
-            ),
+            ECK_OPERATOR_CHART,
+            registry=args.registry,
             namespace=args.namespace.ready,
             values={
                 "image": {"repository": operator_image.name, "tag": operator_image.tag},

@@ -23,7 +23,8 @@ import pulumi_random as random
 
 from natplat.alert_rules import rule_groups
 from natplat.baseline import PLATFORM_PRIORITY, PlacedNamespace
-from natplat.catalog import KUBE_PROMETHEUS_STACK_CHART, MONITORING_IMAGES, resolve_chart, resolve_image
+from natplat.catalog import KUBE_PROMETHEUS_STACK_CHART, MONITORING_IMAGES, resolve_image
+from natplat.charts import pinned_chart
 from natplat.dashboards import dashboards
 from natplat.gateway import PUBLIC_ROUTE_ANNOTATION
 from natplat.labels import metadata
@@ -290,15 +291,10 @@ class MonitoringStack(pulumi.ComponentResource):
             opts=child,
         )
         receivers = self._receivers_secret(args, child)
-        chart_ref = resolve_chart(KUBE_PROMETHEUS_STACK_CHART, args.registry)
-        self.chart = k8s.helm.v4.Chart(
+        self.chart = pinned_chart(
             RELEASE,
-            name=RELEASE,
-            chart=chart_ref.chart,
-            version=chart_ref.version,
-            repository_opts=(
-                k8s.helm.v4.RepositoryOptsArgs(repo=chart_ref.repository) if chart_ref.repository else None
-            ),
+            KUBE_PROMETHEUS_STACK_CHART,
+            registry=args.registry,
             namespace=ns,
             values=chart_values(args),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[admin, receivers])),
