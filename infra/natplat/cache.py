@@ -18,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from natplat import netpol
 from natplat.baseline import PLATFORM_PRIORITY, PlacedNamespace
 from natplat.catalog import (
     CACHE_ENGINES,
@@ -307,38 +308,28 @@ class RedisCache(pulumi.ComponentResource):
         policy = k8s.networking.v1
         ns = args.namespace.ready
 
-        def ports(*numbers: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-            return [policy.NetworkPolicyPortArgs(protocol="TCP", port=n) for n in numbers]
-
-        def pods(labels: Mapping[str, str]) -> policy.NetworkPolicyPeerArgs:
-            return policy.NetworkPolicyPeerArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=labels)
-            )
-
-        def namespaces(placed: tuple[PlacedNamespace, ...]) -> list[policy.NetworkPolicyPeerArgs]:
-            return [
-                policy.NetworkPolicyPeerArgs(
-                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=n.selector)
-                )
-                for n in placed
-            ]
-
         both = (REDIS_PORT, SENTINEL_PORT)
         server_ingress = [
-            policy.NetworkPolicyIngressRuleArgs(from_=[pods(REDIS_POD_LABELS)], ports=ports(*both)),
+            policy.NetworkPolicyIngressRuleArgs(
+                from_=[netpol.pods(REDIS_POD_LABELS)], ports=netpol.tcp(*both)
+            ),
         ]
         if args.highly_available:
             server_ingress.append(
-                policy.NetworkPolicyIngressRuleArgs(from_=[pods(HAPROXY_POD_LABELS)], ports=ports(*both))
+                policy.NetworkPolicyIngressRuleArgs(
+                    from_=[netpol.pods(HAPROXY_POD_LABELS)], ports=netpol.tcp(*both)
+                )
             )
         else:
             server_ingress.append(
-                policy.NetworkPolicyIngressRuleArgs(from_=namespaces(args.clients), ports=ports(REDIS_PORT))
+                policy.NetworkPolicyIngressRuleArgs(
+                    from_=netpol.namespaces(*args.clients), ports=netpol.tcp(REDIS_PORT)
+                )
             )
         if args.scrapers:
             server_ingress.append(
                 policy.NetworkPolicyIngressRuleArgs(
-                    from_=namespaces(args.scrapers), ports=ports(EXPORTER_PORT)
+                    from_=netpol.namespaces(*args.scrapers), ports=netpol.tcp(EXPORTER_PORT)
                 )
             )
         opts = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[chart]))
@@ -350,19 +341,25 @@ class RedisCache(pulumi.ComponentResource):
                 policy_types=["Ingress", "Egress"],
                 ingress=server_ingress,
                 # Replication and Sentinel gossip between the Redis pods.
-                egress=[policy.NetworkPolicyEgressRuleArgs(to=[pods(REDIS_POD_LABELS)], ports=ports(*both))],
+                egress=[
+                    policy.NetworkPolicyEgressRuleArgs(
+                        to=[netpol.pods(REDIS_POD_LABELS)], ports=netpol.tcp(*both)
+                    )
+                ],
             ),
             opts=opts,
         )
         if not args.highly_available:
             return
         haproxy_ingress = [
-            policy.NetworkPolicyIngressRuleArgs(from_=namespaces(args.clients), ports=ports(REDIS_PORT)),
+            policy.NetworkPolicyIngressRuleArgs(
+                from_=netpol.namespaces(*args.clients), ports=netpol.tcp(REDIS_PORT)
+            ),
         ]
         if args.scrapers:
             haproxy_ingress.append(
                 policy.NetworkPolicyIngressRuleArgs(
-                    from_=namespaces(args.scrapers), ports=ports(HAPROXY_METRICS_PORT)
+                    from_=netpol.namespaces(*args.scrapers), ports=netpol.tcp(HAPROXY_METRICS_PORT)
                 )
             )
         policy.NetworkPolicy(
@@ -373,7 +370,11 @@ class RedisCache(pulumi.ComponentResource):
                 policy_types=["Ingress", "Egress"],
                 ingress=haproxy_ingress,
                 # HAProxy asks each node and its Sentinel which one is the master.
-                egress=[policy.NetworkPolicyEgressRuleArgs(to=[pods(REDIS_POD_LABELS)], ports=ports(*both))],
+                egress=[
+                    policy.NetworkPolicyEgressRuleArgs(
+                        to=[netpol.pods(REDIS_POD_LABELS)], ports=netpol.tcp(*both)
+                    )
+                ],
             ),
             opts=opts,
         )

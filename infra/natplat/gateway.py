@@ -20,6 +20,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 
+from natplat import netpol
 from natplat.baseline import PLATFORM_PRIORITY, PlacedNamespace
 from natplat.cache import CacheEndpoint
 from natplat.catalog import (
@@ -481,35 +482,25 @@ class KongGateway(pulumi.ComponentResource):
     def _network_policy(self, args: GatewayArgs, child: pulumi.ResourceOptions) -> None:
         policy = k8s.networking.v1
 
-        def ports(*numbers: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-            return [policy.NetworkPolicyPortArgs(protocol="TCP", port=n) for n in numbers]
-
-        def in_namespaces(placed: tuple[PlacedNamespace, ...]) -> list[policy.NetworkPolicyPeerArgs]:
-            return [
-                policy.NetworkPolicyPeerArgs(
-                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=n.selector)
-                )
-                for n in placed
-            ]
-
         ingress = [
             # Clients reach the proxy from anywhere (the balancer or the nodes forward them);
             # the API server calls the controller's admission webhook.
             policy.NetworkPolicyIngressRuleArgs(
-                ports=ports(PROXY_HTTP_PORT, PROXY_HTTPS_PORT, ADMISSION_WEBHOOK_PORT)
+                ports=netpol.tcp(PROXY_HTTP_PORT, PROXY_HTTPS_PORT, ADMISSION_WEBHOOK_PORT)
             ),
         ]
         if args.scrapers:
             ingress.append(
                 policy.NetworkPolicyIngressRuleArgs(
-                    from_=in_namespaces(args.scrapers), ports=ports(STATUS_PORT, CONTROLLER_METRICS_PORT)
+                    from_=netpol.namespaces(*args.scrapers),
+                    ports=netpol.tcp(STATUS_PORT, CONTROLLER_METRICS_PORT),
                 )
             )
         egress = [
             # Upstream services, on whatever port their Service targets.
-            policy.NetworkPolicyEgressRuleArgs(to=in_namespaces(args.upstream_namespaces)),
+            policy.NetworkPolicyEgressRuleArgs(to=netpol.namespaces(*args.upstream_namespaces)),
             # The controller watches the Kubernetes API (its address is the cluster's, not a pod).
-            policy.NetworkPolicyEgressRuleArgs(ports=ports(443, 6443)),
+            policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(443, 6443)),
         ]
         if args.cache is not None:
             egress.append(
@@ -524,7 +515,7 @@ class KongGateway(pulumi.ComponentResource):
                             ),
                         )
                     ],
-                    ports=ports(args.cache.port),
+                    ports=netpol.tcp(args.cache.port),
                 )
             )
         policy.NetworkPolicy(
