@@ -239,6 +239,58 @@ def chart_values(args: GatewayArgs) -> dict[str, Any]:
     }
 
 
+def operator_ui_route(
+    resource_name: str,
+    *,
+    site: str,
+    component: str,
+    namespace: PlacedNamespace,
+    host: str,
+    service: str,
+    port: int,
+    reason: str,
+    opts: pulumi.ResourceOptions,
+) -> k8s.networking.v1.Ingress:
+    """The route of an operator UI (Grafana, Kibana): HTTPS through Kong to the UI's Service,
+    on the public allow-list because the UI authenticates its users itself (`reason`)."""
+    name = host.split(".", 1)[0]
+    backend = k8s.networking.v1.IngressBackendArgs(
+        service=k8s.networking.v1.IngressServiceBackendArgs(
+            name=service, port=k8s.networking.v1.ServiceBackendPortArgs(number=port)
+        )
+    )
+    return k8s.networking.v1.Ingress(
+        resource_name,
+        metadata=metadata(
+            site,
+            name,
+            component,
+            namespace=namespace.ready,
+            annotations={
+                PUBLIC_ROUTE_ANNOTATION: reason,
+                "konghq.com/protocols": "https",
+                "konghq.com/https-redirect-status-code": "308",
+            },
+        ),
+        spec=k8s.networking.v1.IngressSpecArgs(
+            ingress_class_name=INGRESS_CLASS,
+            rules=[
+                k8s.networking.v1.IngressRuleArgs(
+                    host=host,
+                    http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                        paths=[
+                            k8s.networking.v1.HTTPIngressPathArgs(
+                                path="/", path_type="Prefix", backend=backend
+                            )
+                        ]
+                    ),
+                )
+            ],
+        ),
+        opts=opts,
+    )
+
+
 def jwt_plugin_config(jwt: JwtChain) -> dict[str, Any]:
     return {
         # Nothing is verified unless listed; Kong accepts only exp and nbf here.

@@ -26,7 +26,7 @@ from natplat.catalog import (
     resolve_image,
 )
 from natplat.charts import pinned_chart
-from natplat.gateway import PUBLIC_ROUTE_ANNOTATION
+from natplat.gateway import operator_ui_route
 from natplat.labels import common_labels, metadata
 from natplat.model import ElasticsearchSizing, LoggingSection, RegistrySection, Resources, Site, Workload
 from natplat.quantities import byte_count
@@ -437,41 +437,15 @@ class LoggingStack(pulumi.ComponentResource):
         )
         if args.gateway_namespace is None:
             return
-        k8s.networking.v1.Ingress(
+        operator_ui_route(
             "kibana-ingress",
-            metadata=metadata(
-                args.site,
-                "kibana",
-                "logging",
-                namespace=args.namespace.ready,
-                annotations={
-                    PUBLIC_ROUTE_ANNOTATION: "Kibana authenticates its users itself (Elasticsearch security)",
-                    "konghq.com/protocols": "https",
-                    "konghq.com/https-redirect-status-code": "308",
-                },
-            ),
-            spec=k8s.networking.v1.IngressSpecArgs(
-                ingress_class_name="kong",
-                rules=[
-                    k8s.networking.v1.IngressRuleArgs(
-                        host=args.kibana_host,
-                        http=k8s.networking.v1.HTTPIngressRuleValueArgs(
-                            paths=[
-                                k8s.networking.v1.HTTPIngressPathArgs(
-                                    path="/",
-                                    path_type="Prefix",
-                                    backend=k8s.networking.v1.IngressBackendArgs(
-                                        service=k8s.networking.v1.IngressServiceBackendArgs(
-                                            name=f"{CLUSTER}-kb-http",
-                                            port=k8s.networking.v1.ServiceBackendPortArgs(number=KIBANA_PORT),
-                                        )
-                                    ),
-                                )
-                            ]
-                        ),
-                    )
-                ],
-            ),
+            site=args.site,
+            component="logging",
+            namespace=args.namespace,
+            host=args.kibana_host,
+            service=f"{CLUSTER}-kb-http",
+            port=KIBANA_PORT,
+            reason="Kibana authenticates its users itself (Elasticsearch security)",
             opts=opts,
         )
 

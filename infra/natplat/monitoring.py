@@ -26,7 +26,7 @@ from natplat.baseline import PLATFORM_PRIORITY, PlacedNamespace
 from natplat.catalog import KUBE_PROMETHEUS_STACK_CHART, MONITORING_IMAGES, resolve_image
 from natplat.charts import pinned_chart
 from natplat.dashboards import dashboards
-from natplat.gateway import PUBLIC_ROUTE_ANNOTATION
+from natplat.gateway import operator_ui_route
 from natplat.labels import metadata
 from natplat.model import MonitoringSection, RegistrySection, Site, Sizing
 from natplat.quantities import byte_count
@@ -347,41 +347,15 @@ class MonitoringStack(pulumi.ComponentResource):
         )
 
     def _grafana_route(self, args: MonitoringArgs, opts: pulumi.ResourceOptions) -> None:
-        k8s.networking.v1.Ingress(
+        operator_ui_route(
             "grafana-ingress",
-            metadata=metadata(
-                args.site,
-                "grafana",
-                "monitoring",
-                namespace=args.namespace.ready,
-                annotations={
-                    PUBLIC_ROUTE_ANNOTATION: "Grafana authenticates its users itself",
-                    "konghq.com/protocols": "https",
-                    "konghq.com/https-redirect-status-code": "308",
-                },
-            ),
-            spec=k8s.networking.v1.IngressSpecArgs(
-                ingress_class_name="kong",
-                rules=[
-                    k8s.networking.v1.IngressRuleArgs(
-                        host=args.grafana_host,
-                        http=k8s.networking.v1.HTTPIngressRuleValueArgs(
-                            paths=[
-                                k8s.networking.v1.HTTPIngressPathArgs(
-                                    path="/",
-                                    path_type="Prefix",
-                                    backend=k8s.networking.v1.IngressBackendArgs(
-                                        service=k8s.networking.v1.IngressServiceBackendArgs(
-                                            name=f"{RELEASE}-grafana",
-                                            port=k8s.networking.v1.ServiceBackendPortArgs(number=80),
-                                        )
-                                    ),
-                                )
-                            ]
-                        ),
-                    )
-                ],
-            ),
+            site=args.site,
+            component="monitoring",
+            namespace=args.namespace,
+            host=args.grafana_host,
+            service=f"{RELEASE}-grafana",
+            port=80,
+            reason="Grafana authenticates its users itself",
             opts=opts,
         )
 
