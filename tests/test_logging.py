@@ -15,7 +15,7 @@ from conftest import stack_run
 from harness import ROOT, ProgramRun, run_program
 from natplat.catalog import ECK_OPERATOR_CHART, ELASTIC_STACK_VERSION
 from natplat.gateway import PUBLIC_ALLOW_LIST, PUBLIC_ROUTE_ANNOTATION
-from natplat.logging_stack import BEATS_PORT, CLUSTER, MASTER_STORAGE
+from natplat.logging_stack import BEATS_PORT, CLUSTER, MASTER_RESOURCES, MASTER_STORAGE
 from natplat.quantities import byte_count
 from natplat.stackfile import load_stack_file
 
@@ -84,15 +84,19 @@ def test_jvm_heaps_are_half_the_memory_limit(logged: ProgramRun) -> None:
         ("Logstash", "logstash", "LS_JAVA_OPTS", site.sizing.logstash.resources.memory_limit),
     ):
         spec = one(logged, kind)["spec"]
-        templates = (
-            [n["podTemplate"] for n in spec["nodeSets"]] if kind == "Elasticsearch" else [spec["podTemplate"]]
+        node_sets = (
+            spec["nodeSets"]
+            if kind == "Elasticsearch"
+            else [{"name": "", "podTemplate": spec["podTemplate"]}]
         )
-        for template in templates:
-            (main,) = [c for c in template["spec"]["containers"] if c["name"] == container]
-            assert main["resources"]["limits"]["memory"] == limit
+        for node_set in node_sets:
+            # Dedicated masters have their own, fixed size; every other node follows the profile.
+            expected = MASTER_RESOURCES.memory_limit if node_set["name"] == "masters" else limit
+            (main,) = [c for c in node_set["podTemplate"]["spec"]["containers"] if c["name"] == container]
+            assert main["resources"]["limits"]["memory"] == expected
             options = {e["name"]: e["value"] for e in main["env"]}[variable]
             heaps = {int(v) for v in re.findall(r"-Xm[sx](\d+)m", options)}
-            assert heaps == {byte_count(limit) // 2 // 2**20}, options
+            assert heaps == {byte_count(expected) // 2 // 2**20}, options
 
 
 def test_every_eck_resource_forces_its_apply(logged: ProgramRun) -> None:

@@ -38,6 +38,9 @@ KIBANA_PORT = 5601
 BEATS_PORT = 5044
 EXPORTER_PORT = 9114
 MASTER_STORAGE = "10Gi"
+MASTER_RESOURCES = Resources.model_validate({"cpu": "1", "memory": "4Gi", "memoryLimit": "4Gi"})
+"""Dedicated masters hold cluster state, not data: a fixed, modest size whatever the profile
+(sizing them like data nodes overran the large profile's logging quota)."""
 FORCE = {"pulumi.com/patchForce": "true"}
 RETENTION_POLICY = "platform-logs"
 HOST_PATH_REASON = "reads every container's log files on the node"
@@ -146,7 +149,9 @@ def node_sets(args: LoggingArgs) -> list[dict[str, Any]]:
     nodes (from the profile)."""
     sizing = args.elasticsearch
 
-    def node_set(name: str, count: int, roles: list[str], storage: str) -> dict[str, Any]:
+    def node_set(
+        name: str, count: int, roles: list[str], storage: str, resources: Resources
+    ) -> dict[str, Any]:
         return {
             "name": name,
             "count": count,
@@ -160,8 +165,8 @@ def node_sets(args: LoggingArgs) -> list[dict[str, Any]]:
                     "containers": [
                         {
                             "name": "elasticsearch",
-                            "resources": _resources(sizing.resources),
-                            "env": [{"name": "ES_JAVA_OPTS", "value": heap_option(sizing.resources)}],
+                            "resources": _resources(resources),
+                            "env": [{"name": "ES_JAVA_OPTS", "value": heap_option(resources)}],
                             "securityContext": HARDENED,
                         }
                     ],
@@ -194,10 +199,12 @@ def node_sets(args: LoggingArgs) -> list[dict[str, Any]]:
 
     if sizing.dedicated_masters:
         return [
-            node_set("masters", sizing.dedicated_masters, ["master"], MASTER_STORAGE),
-            node_set("data", sizing.data_nodes, ["data", "ingest"], sizing.storage),
+            node_set("masters", sizing.dedicated_masters, ["master"], MASTER_STORAGE, MASTER_RESOURCES),
+            node_set("data", sizing.data_nodes, ["data", "ingest"], sizing.storage, sizing.resources),
         ]
-    return [node_set("default", sizing.data_nodes, ["master", "data", "ingest"], sizing.storage)]
+    return [
+        node_set("default", sizing.data_nodes, ["master", "data", "ingest"], sizing.storage, sizing.resources)
+    ]
 
 
 def logstash_pipeline(args: LoggingArgs) -> str:
