@@ -147,6 +147,8 @@ def test_rate_limiting_uses_the_cache_master_endpoint_and_its_secret(run: Progra
     config = body["config"]
     assert body["plugin"] == "rate-limiting"
     assert config["minute"] == site.gateway.rate_limit.per_minute
+    assert config["limit_by"] == "ip", "all tokens share one consumer: per consumer would be one bucket"
+    assert "trusted_ips" not in kong(run)["values"]["env"], "a forged X-Forwarded-For must not move a client"
     assert config["policy"] == "redis"
     host, port = run.outputs["cacheEndpoint"].rsplit(":", 1)
     assert config["redis"]["host"] == host and config["redis"]["port"] == int(port)

@@ -185,8 +185,9 @@ def chart_values(args: GatewayArgs) -> dict[str, Any]:
             "ssl_cert": f"/etc/secrets/{TLS_SECRET}/tls.crt",
             "ssl_cert_key": f"/etc/secrets/{TLS_SECRET}/tls.key",
             "headers": "off",  # no Server / Via / X-Kong-* banners towards clients
-            "real_ip_header": "X-Forwarded-For",
-            "trusted_ips": "0.0.0.0/0,::/0" if args.load_balancer else "",
+            # No X-Forwarded-For is trusted: the client address Kong sees is the connection's
+            # (kept by externalTrafficPolicy: Local), so a client cannot forge another's address
+            # to slip out of its rate limit.
         },
         "secretVolumes": [TLS_SECRET],
         "extraLabels": {"app.kubernetes.io/part-of": PART_OF, SITE_LABEL: args.site},
@@ -318,7 +319,9 @@ def rate_limit_config(gateway: GatewaySection, cache: CacheEndpoint | None) -> d
     }
     config: dict[str, Any] = {
         **limits,
-        "limit_by": "consumer",
+        # Per client address. Every token verifies against the one issuer consumer, so limiting
+        # by consumer would put all clients in a single bucket.
+        "limit_by": "ip",
         "fault_tolerant": True,  # a cache outage must not turn into a gateway outage
         "hide_client_headers": False,
         "error_code": 429,
