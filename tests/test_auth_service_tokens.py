@@ -126,6 +126,7 @@ def test_pyjwt_verifies_the_token_against_the_jwks(auth_service: str) -> None:
     assert claims["nbf"] <= int(time.time()) + 1
     header = jwt.get_unverified_header(token)
     assert header["alg"] == "RS256" and header["kid"] == signing_key.key_id
+    assert header["typ"] == "JWT"  # Kong's jwt plugin refuses any other typ
 
 
 def test_pyjwt_refuses_the_token_for_another_audience_or_a_changed_claim(auth_service: str) -> None:

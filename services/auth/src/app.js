@@ -82,7 +82,8 @@ export function createAuthApp({ config, keys, clients, logger, metrics, now = ()
     const scopes = grantedScopes(client, req.body.scope);
     const issuedAt = Math.floor(now() / 1000);
     const accessToken = await new SignJWT({ scope: scopes.join(' '), client_id: client.id })
-      .setProtectedHeader({ alg: ALGORITHM, kid: keys.kid, typ: 'at+jwt' })
+      // typ must be JWT: Kong's jwt plugin refuses any other (RFC 9068's at+jwt included).
+      .setProtectedHeader({ alg: ALGORITHM, kid: keys.kid, typ: 'JWT' })
       .setIssuer(config.issuer)
       .setSubject(client.id)
       .setAudience(config.audience)

@@ -77,6 +77,7 @@ describe('POST /oauth/token issues RS256 access tokens', () => {
     const header = decodeProtectedHeader(body.access_token);
     assert.equal(header.alg, 'RS256');
     assert.equal(header.kid, keys.kid);
+    assert.equal(header.typ, 'JWT', "Kong's jwt plugin rejects any other typ");
     const { payload } = await jwtVerify(body.access_token, createLocalJWKSet(keys.jwks), {
       issuer: ISSUER,
       audience: AUDIENCE,
