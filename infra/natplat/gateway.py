@@ -58,6 +58,7 @@ PUBLIC_ALLOW_LIST: dict[str, tuple[str, ...]] = {
 }
 
 JWT_PLUGIN = "jwt-verify"
+CLOCK_SKEW_SECONDS = 60
 RATE_LIMIT_PLUGIN = "rate-limit"
 GLOBAL_PLUGINS = ("prometheus", "cors", "request-size-limiting")
 
@@ -299,7 +300,9 @@ def jwt_plugin_config(jwt: JwtChain) -> dict[str, Any]:
         # Tokens carry the key id in their header; each credential is registered under its kid,
         # so two keys can be live during a rotation.
         "key_claim_name": "kid",
-        "maximum_expiration": jwt.token_ttl_seconds,
+        # Kong refuses a token whose exp is further than this from its own clock: the issuer's
+        # lifetime plus a minute for clock skew between the auth pods and Kong's nodes.
+        "maximum_expiration": jwt.token_ttl_seconds + CLOCK_SKEW_SECONDS,
         "header_names": ["authorization"],
         "uri_param_names": [],  # never accept tokens in URLs (they end up in access logs)
         "cookie_names": [],
