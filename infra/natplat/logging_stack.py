@@ -384,6 +384,32 @@ class LoggingStack(pulumi.ComponentResource):
             ],
         }
 
+    def _small_pod(self, user: int, **spec: Any) -> k8s.core.v1.PodSpecArgs:
+        """The pod of a small platform helper (the retention Job, the exporter): no API token,
+        platform priority, the site's pull secret, non-root under RuntimeDefault."""
+        pull = self._args.pull_secret
+        return k8s.core.v1.PodSpecArgs(
+            automount_service_account_token=False,
+            priority_class_name=PLATFORM_PRIORITY.name,
+            image_pull_secrets=[k8s.core.v1.LocalObjectReferenceArgs(name=pull)] if pull else None,
+            security_context=k8s.core.v1.PodSecurityContextArgs(
+                run_as_non_root=True,
+                run_as_user=user,
+                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+            ),
+            **spec,
+        )
+
+    @staticmethod
+    def _locked_down(user: int) -> k8s.core.v1.SecurityContextArgs:
+        return k8s.core.v1.SecurityContextArgs(
+            run_as_non_root=True,
+            run_as_user=user,
+            allow_privilege_escalation=False,
+            read_only_root_filesystem=True,
+            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+        )
+
     # -- parts -------------------------------------------------------------------------------
 
     def _operator(self, child: pulumi.ResourceOptions) -> pulumi.Resource:
@@ -643,18 +669,9 @@ class LoggingStack(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels=common_labels(args.site, "logs-retention", "logging")
                     ),
-                    spec=k8s.core.v1.PodSpecArgs(
+                    spec=self._small_pod(
+                        1000,  # the elasticsearch user of the image it borrows curl from
                         restart_policy="OnFailure",
-                        automount_service_account_token=False,
-                        priority_class_name=PLATFORM_PRIORITY.name,
-                        image_pull_secrets=[k8s.core.v1.LocalObjectReferenceArgs(name=args.pull_secret)]
-                        if args.pull_secret
-                        else None,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            run_as_user=1000,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
                         containers=[
                             k8s.core.v1.ContainerArgs(
                                 name="apply",
@@ -663,12 +680,7 @@ class LoggingStack(pulumi.ComponentResource):
                                 resources=k8s.core.v1.ResourceRequirementsArgs(
                                     requests={"cpu": "50m", "memory": "64Mi"}, limits={"memory": "128Mi"}
                                 ),
-                                security_context=k8s.core.v1.SecurityContextArgs(
-                                    run_as_non_root=True,
-                                    allow_privilege_escalation=False,
-                                    read_only_root_filesystem=True,
-                                    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                                ),
+                                security_context=self._locked_down(1000),
                                 volume_mounts=[
                                     k8s.core.v1.VolumeMountArgs(
                                         name="elastic", mount_path="/secrets/elastic", read_only=True
@@ -717,17 +729,8 @@ class LoggingStack(pulumi.ComponentResource):
                     metadata=k8s.meta.v1.ObjectMetaArgs(
                         labels={**labels, "app.kubernetes.io/component": "logging"}
                     ),
-                    spec=k8s.core.v1.PodSpecArgs(
-                        automount_service_account_token=False,
-                        priority_class_name=PLATFORM_PRIORITY.name,
-                        image_pull_secrets=[k8s.core.v1.LocalObjectReferenceArgs(name=args.pull_secret)]
-                        if args.pull_secret
-                        else None,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            run_as_user=65534,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
+                    spec=self._small_pod(
+                        65534,  # nobody
                         containers=[
                             k8s.core.v1.ContainerArgs(
                                 name="exporter",
@@ -764,13 +767,7 @@ class LoggingStack(pulumi.ComponentResource):
                                 readiness_probe=k8s.core.v1.ProbeArgs(
                                     http_get=k8s.core.v1.HTTPGetActionArgs(path="/healthz", port="metrics")
                                 ),
-                                security_context=k8s.core.v1.SecurityContextArgs(
-                                    run_as_non_root=True,
-                                    run_as_user=65534,
-                                    allow_privilege_escalation=False,
-                                    read_only_root_filesystem=True,
-                                    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                                ),
+                                security_context=self._locked_down(65534),
                                 volume_mounts=[
                                     k8s.core.v1.VolumeMountArgs(
                                         name="ca", mount_path="/secrets/ca", read_only=True
