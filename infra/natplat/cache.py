@@ -85,6 +85,12 @@ class CacheEndpoint:
     """Labels of the pods clients connect to (HAProxy, or Redis itself), for egress policies."""
     passwords: Mapping[str, SecretKeyRef]
 
+    def client_egress(self) -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+        """The egress rule a client's NetworkPolicy needs: the endpoint's pods, its port only."""
+        return k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+            to=[netpol.pods_in(self.namespace, self.pod_labels)], ports=netpol.tcp(self.port)
+        )
+
     def password_in(self, namespace: str) -> SecretKeyRef:
         if namespace not in self.passwords:
             raise KeyError(

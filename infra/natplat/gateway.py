@@ -561,21 +561,7 @@ class KongGateway(pulumi.ComponentResource):
             policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(443, 6443)),
         ]
         if args.cache is not None:
-            egress.append(
-                policy.NetworkPolicyEgressRuleArgs(
-                    to=[
-                        policy.NetworkPolicyPeerArgs(
-                            namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                match_labels={"kubernetes.io/metadata.name": args.cache.namespace}
-                            ),
-                            pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                                match_labels=dict(args.cache.pod_labels)
-                            ),
-                        )
-                    ],
-                    ports=netpol.tcp(args.cache.port),
-                )
-            )
+            egress.append(args.cache.client_egress())
         policy.NetworkPolicy(
             "kong",
             metadata=metadata(args.site, "kong", "gateway", namespace=args.namespace.ready),

@@ -17,6 +17,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from natplat import netpol
 from natplat.baseline import PLATFORM_PRIORITY, PlacedNamespace
 from natplat.catalog import (
     ECK_OPERATOR_CHART,
@@ -816,38 +817,29 @@ class LoggingStack(pulumi.ComponentResource):
         policy = k8s.networking.v1
         everything = k8s.meta.v1.LabelSelectorArgs()
 
-        def ports(*numbers: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-            return [policy.NetworkPolicyPortArgs(protocol="TCP", port=n) for n in numbers]
-
-        def in_namespace(
-            placed: PlacedNamespace, pods: dict[str, str] | None = None
-        ) -> policy.NetworkPolicyPeerArgs:
-            return policy.NetworkPolicyPeerArgs(
-                namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=placed.selector),
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=pods) if pods else None,
-            )
-
         ingress = [
             policy.NetworkPolicyIngressRuleArgs(
                 from_=[policy.NetworkPolicyPeerArgs(pod_selector=everything)]
             ),
             # Shippers on every node send to Logstash's Beats input.
             policy.NetworkPolicyIngressRuleArgs(
-                from_=[in_namespace(args.node_agents)], ports=ports(BEATS_PORT)
+                from_=netpol.namespaces(args.node_agents), ports=netpol.tcp(BEATS_PORT)
             ),
             # The API server calls the operator's admission webhook.
-            policy.NetworkPolicyIngressRuleArgs(ports=ports(9443)),
+            policy.NetworkPolicyIngressRuleArgs(ports=netpol.tcp(9443)),
         ]
         if args.gateway_namespace is not None:
             ingress.append(
                 policy.NetworkPolicyIngressRuleArgs(
-                    from_=[in_namespace(args.gateway_namespace, args.gateway_pod_labels)],
-                    ports=ports(KIBANA_PORT),
+                    from_=[netpol.pods_in(args.gateway_namespace.name, args.gateway_pod_labels)],
+                    ports=netpol.tcp(KIBANA_PORT),
                 )
             )
         for scraper in args.scrapers:
             ingress.append(
-                policy.NetworkPolicyIngressRuleArgs(from_=[in_namespace(scraper)], ports=ports(EXPORTER_PORT))
+                policy.NetworkPolicyIngressRuleArgs(
+                    from_=netpol.namespaces(scraper), ports=netpol.tcp(EXPORTER_PORT)
+                )
             )
         policy.NetworkPolicy(
             "logging-flows",
@@ -861,7 +853,7 @@ class LoggingStack(pulumi.ComponentResource):
                         to=[policy.NetworkPolicyPeerArgs(pod_selector=everything)]
                     ),
                     # The operator watches and updates the Kubernetes API.
-                    policy.NetworkPolicyEgressRuleArgs(ports=ports(443, 6443)),
+                    policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(443, 6443)),
                 ],
             ),
             opts=child,
@@ -876,10 +868,10 @@ class LoggingStack(pulumi.ComponentResource):
                 policy_types=["Egress"],
                 egress=[
                     policy.NetworkPolicyEgressRuleArgs(
-                        to=[in_namespace(args.namespace, self.logstash.pod_labels)],
-                        ports=ports(self.logstash.port),
+                        to=[netpol.pods_in(args.namespace.name, self.logstash.pod_labels)],
+                        ports=netpol.tcp(self.logstash.port),
                     ),
-                    policy.NetworkPolicyEgressRuleArgs(ports=ports(443, 6443)),
+                    policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(443, 6443)),
                 ],
             ),
             opts=child,

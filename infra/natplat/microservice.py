@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
+from natplat import netpol
 from natplat.baseline import SERVICES_PRIORITY, PlacedNamespace
 from natplat.cache import CacheEndpoint
 from natplat.gateway import GatewayRoutes
@@ -277,30 +278,17 @@ class Microservice(pulumi.ComponentResource):
     def _network_policy(self, child: pulumi.ResourceOptions) -> None:
         args = self._args
         policy = k8s.networking.v1
-        http = [policy.NetworkPolicyPortArgs(protocol="TCP", port=HTTP_PORT)]
+        http = netpol.tcp(HTTP_PORT)
 
         def pods(names: tuple[str, ...]) -> list[policy.NetworkPolicyPeerArgs]:
-            return [
-                policy.NetworkPolicyPeerArgs(
-                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector(n))
-                )
-                for n in names
-            ]
+            return [netpol.pods(selector(name)) for name in names]
 
-        gateway = policy.NetworkPolicyPeerArgs(
-            namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=args.gateway.namespace.selector),
-            pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(args.gateway.pod_labels)),
-        )
+        gateway = netpol.pods_in(args.gateway.namespace.name, args.gateway.pod_labels)
         ingress = [policy.NetworkPolicyIngressRuleArgs(from_=[gateway, *pods(args.callers)], ports=http)]
         if args.scrapers:
             ingress.append(
                 policy.NetworkPolicyIngressRuleArgs(
-                    from_=[
-                        policy.NetworkPolicyPeerArgs(
-                            namespace_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=n.selector)
-                        )
-                        for n in args.scrapers
-                    ],
+                    from_=netpol.namespaces(*args.scrapers),
                     ports=http,
                 )
             )
@@ -308,21 +296,7 @@ class Microservice(pulumi.ComponentResource):
         if args.dependencies:
             egress.append(policy.NetworkPolicyEgressRuleArgs(to=pods(args.dependencies), ports=http))
         if args.cache is not None:
-            egress.append(
-                policy.NetworkPolicyEgressRuleArgs(
-                    to=[
-                        policy.NetworkPolicyPeerArgs(
-                            namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                match_labels={"kubernetes.io/metadata.name": args.cache.namespace}
-                            ),
-                            pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                                match_labels=dict(args.cache.pod_labels)
-                            ),
-                        )
-                    ],
-                    ports=[policy.NetworkPolicyPortArgs(protocol="TCP", port=args.cache.port)],
-                )
-            )
+            egress.append(args.cache.client_egress())
         policy.NetworkPolicy(
             f"{args.name}-network",
             metadata=metadata(args.site, args.name, "service", namespace=args.namespace.ready),

@@ -21,6 +21,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from natplat import netpol
 from natplat.alert_rules import rule_groups
 from natplat.baseline import PLATFORM_PRIORITY, PlacedNamespace
 from natplat.catalog import KUBE_PROMETHEUS_STACK_CHART, MONITORING_IMAGES, resolve_image
@@ -364,9 +365,6 @@ class MonitoringStack(pulumi.ComponentResource):
         ns = args.namespace.ready
         everything = k8s.meta.v1.LabelSelectorArgs()
 
-        def ports(*numbers: int) -> list[k8s.networking.v1.NetworkPolicyPortArgs]:
-            return [policy.NetworkPolicyPortArgs(protocol="TCP", port=n) for n in numbers]
-
         def make(name: str, pods: dict[str, str], types: list[str], **rules: Any) -> None:
             policy.NetworkPolicy(
                 f"monitoring-{name}",
@@ -389,7 +387,7 @@ class MonitoringStack(pulumi.ComponentResource):
                 policy.NetworkPolicyEgressRuleArgs(to=same_namespace),
                 # The operator, kube-state-metrics, Prometheus's discovery and Grafana's sidecar
                 # watch the Kubernetes API.
-                policy.NetworkPolicyEgressRuleArgs(ports=ports(443, 6443)),
+                policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(443, 6443)),
             ],
         )
         make(
@@ -402,7 +400,7 @@ class MonitoringStack(pulumi.ComponentResource):
                 policy.NetworkPolicyEgressRuleArgs(
                     to=[policy.NetworkPolicyPeerArgs(namespace_selector=everything)]
                 ),
-                policy.NetworkPolicyEgressRuleArgs(ports=ports(9100, 10250)),
+                policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(9100, 10250)),
             ],
         )
         smarthost_port = (
@@ -414,7 +412,7 @@ class MonitoringStack(pulumi.ComponentResource):
             "alertmanager-notifies",
             ALERTMANAGER_POD_LABELS,
             ["Egress"],
-            egress=[policy.NetworkPolicyEgressRuleArgs(ports=ports(smarthost_port, 443))],
+            egress=[policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(smarthost_port, 443))],
         )
         if args.gateway_namespace is not None:
             make(
@@ -423,17 +421,8 @@ class MonitoringStack(pulumi.ComponentResource):
                 ["Ingress"],
                 ingress=[
                     policy.NetworkPolicyIngressRuleArgs(
-                        from_=[
-                            policy.NetworkPolicyPeerArgs(
-                                namespace_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels=args.gateway_namespace.selector
-                                ),
-                                pod_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels=args.gateway_pod_labels
-                                ),
-                            )
-                        ],
-                        ports=ports(GRAFANA_PORT),
+                        from_=[netpol.pods_in(args.gateway_namespace.name, args.gateway_pod_labels)],
+                        ports=netpol.tcp(GRAFANA_PORT),
                     )
                 ],
             )
