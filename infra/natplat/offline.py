@@ -12,7 +12,9 @@ a registry digest for pushed images.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import math
 import os
 import runpy
 from collections.abc import Iterator
@@ -128,16 +130,92 @@ IMAGE_DIGEST = "sha256:" + "d" * 64
 """The registry digest a mocked docker.Image push returns."""
 
 _KEYS: dict[str, dict[str, str]] = {}
+MOCK_KEY_BITS = 1024
+"""Mock keys only need to be real RSA keys (the program derives key ids from them), not strong."""
+
+
+def _is_probable_prime(candidate: int, rounds: int = 24) -> bool:
+    if candidate % 2 == 0:
+        return candidate == 2
+    d, r = candidate - 1, 0
+    while d % 2 == 0:
+        d, r = d // 2, r + 1
+    for witness in (
+        2,
+        3,
+        5,
+        7,
+        11,
+        13,
+        17,
+        19,
+        23,
+        29,
+        31,
+        37,
+        41,
+        43,
+        47,
+        53,
+        59,
+        61,
+        67,
+        71,
+        73,
+        79,
+        83,
+        89,
+    )[:rounds]:
+        if witness % candidate == 0:
+            continue
+        x = pow(witness, d, candidate)
+        if x in (1, candidate - 1):
+            continue
+        for _ in range(r - 1):
+            x = pow(x, 2, candidate)
+            if x == candidate - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def _seeded_prime(seed: bytes, bits: int, e: int) -> int:
+    counter = 0
+    while True:
+        material = b"".join(
+            hashlib.sha256(seed + counter.to_bytes(4, "big") + block.to_bytes(2, "big")).digest()
+            for block in range(bits // 256 + 1)
+        )
+        candidate = int.from_bytes(material, "big") >> (len(material) * 8 - bits)
+        candidate |= (1 << (bits - 1)) | (1 << (bits - 2)) | 1  # full size, odd
+        if _is_probable_prime(candidate) and math.gcd(candidate - 1, e) == 1:
+            return candidate
+        counter += 1
 
 
 def fake_key_pair(name: str) -> dict[str, str]:
-    """A real RSA key pair per resource name (what pulumi-tls outputs, in its three PEM forms),
-    made once per test session: the program derives key ids from real public keys."""
+    """A real RSA key pair per resource name (what pulumi-tls outputs, in its three PEM forms).
+    The program derives key ids from real public keys, and two offline runs (the plan of a base
+    commit and of the working tree) must agree, so the key is derived from the name: the same
+    name gives the same key in every process, on every machine."""
     if name not in _KEYS:
         from cryptography.hazmat.primitives import serialization  # noqa: PLC0415 - only when needed
         from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
 
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        e = 65537
+        p = _seeded_prime(f"{name}/p".encode(), MOCK_KEY_BITS // 2, e)
+        q = _seeded_prime(f"{name}/q".encode(), MOCK_KEY_BITS // 2, e)
+        d = pow(e, -1, (p - 1) * (q - 1))
+        key = rsa.RSAPrivateNumbers(
+            p=p,
+            q=q,
+            d=d,
+            dmp1=rsa.rsa_crt_dmp1(d, p),
+            dmq1=rsa.rsa_crt_dmq1(d, q),
+            iqmp=rsa.rsa_crt_iqmp(p, q),
+            public_numbers=rsa.RSAPublicNumbers(e, p * q),
+        ).private_key()
         none = serialization.NoEncryption()
         pem = serialization.Encoding.PEM
         _KEYS[name] = {

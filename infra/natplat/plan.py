@@ -65,7 +65,11 @@ IMAGES: tuple[Image, ...] = (
 
 
 def digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    """A short digest of inputs, independent of where the checkout lives (image builds name the
+    services folder by absolute path): a base commit planned in a temporary worktree and the
+    working tree agree wherever nothing changed."""
+    text = json.dumps(value, sort_keys=True, default=str).replace(str(ROOT), "<project>")
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _strings(value: Any) -> Iterable[str]:
