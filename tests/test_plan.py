@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,29 @@ def test_workflows_pin_actions_by_sha_and_the_pulumi_cli_by_version() -> None:
     assert order == sorted(order)
     assert "expect-no-changes" in (ROOT / ".github/workflows/drift.yml").read_text()
     assert shutil.which("node")
+
+
+def test_two_checkouts_in_two_processes_plan_alike(tmp_path: Path) -> None:
+    """What plan-diff does: the base commit is planned in another folder, by another process.
+    Where nothing changed, the inventories must be identical, or every pull request's diff would
+    list key-derived objects and image builds as changed."""
+    copy = tmp_path / "checkout"
+    copy.mkdir()
+    shutil.copy(ROOT / "Pulumi.yaml", copy)
+    for folder in ("infra", "stacks", "services"):
+        shutil.copytree(
+            ROOT / folder, copy / folder, ignore=shutil.ignore_patterns("node_modules", "__pycache__")
+        )
+
+    def plan(project: Path, out: Path) -> dict[str, str]:
+        subprocess.run(
+            [sys.executable, "-m", "natplat.plan", "plan", "--out", out],
+            cwd=project,
+            env={"PYTHONPATH": str(project / "infra"), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            check=True,
+        )
+        return {p.parent.name: p.read_text() for p in sorted(out.glob("*/inventory.json"))}
+
+    here, there = plan(ROOT, tmp_path / "here"), plan(copy, tmp_path / "there")
+    assert here and here == there
