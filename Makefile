@@ -15,7 +15,7 @@ PROGRAM := PYTHONPATH=infra $(PY)
 LOCAL_DIR := $(CURDIR)/.pulumi-local
 LOCAL_ENV := PULUMI_BACKEND_URL=file://$(LOCAL_DIR)/state PULUMI_CONFIG_PASSPHRASE_FILE=$(LOCAL_DIR)/passphrase
 PULUMI_VERSION := $(shell cat .pulumi-version)
-KIND_VERSION := $(shell sed -n 's/^KIND_VERSION = "\(.*\)"/\1/p' infra/natplat/catalog.py)
+KIND_VERSION := $(shell sed -n 's/^KIND_VERSION = "\(.*\)"/\1/p' infra/natplat/spec/catalog.py)
 
 # Debian packages the tests run for real: a Redis server for the services' cache tests, and
 # promtool (from the prometheus package) for the alert rules.
@@ -96,7 +96,7 @@ bench-services: $(NODE_MODULES) system-deps ## load-test the offices API (cache 
 
 validate: $(INSTALLED) ## check a stack file offline: make validate FILE=stacks/Pulumi.<site>.yaml
 	@test -n "$(FILE)" || { echo "usage: make validate FILE=path/to/Pulumi.<site>.yaml" >&2; exit 2; }
-	@$(PROGRAM) -m natplat.validate $(FILE)
+	@$(PROGRAM) -m natplat.review.validate $(FILE)
 
 check-local-tools: ## check for the Pulumi CLI, Docker and kind that `make up` needs
 	@missing=0; \
@@ -117,7 +117,7 @@ check-local-tools: ## check for the Pulumi CLI, Docker and kind that `make up` n
 up: $(INSTALLED) check-local-tools ## deploy the local stack to a kind cluster (file backend, passphrase)
 	@mkdir -p $(LOCAL_DIR)/state
 	@test -s $(LOCAL_DIR)/passphrase || (umask 077 && $(PY) -c 'import secrets; print(secrets.token_urlsafe(32))' > $(LOCAL_DIR)/passphrase)
-	$(PROGRAM) -m natplat.validate stacks/Pulumi.local.yaml
+	$(PROGRAM) -m natplat.review.validate stacks/Pulumi.local.yaml
 	$(LOCAL_ENV) pulumi stack select local 2>/dev/null || $(LOCAL_ENV) pulumi stack init local --secrets-provider passphrase
 	$(LOCAL_ENV) pulumi up --stack local --yes
 
@@ -125,22 +125,24 @@ down: check-local-tools ## destroy the local stack, kind cluster included
 	$(LOCAL_ENV) pulumi destroy --stack local --yes
 
 plan: $(INSTALLED) ## offline plan of every site: build/plan/<site>/inventory.json and build/plan/summary.md
-	@$(PROGRAM) -m natplat.plan plan --out build/plan
+	@$(PROGRAM) -m natplat.review.plan plan --out build/plan
 
-# The plan of BASE is made in a throw-away worktree, with this checkout's tools.
+# The plan of BASE is made in a throw-away worktree, with this checkout's tools (BASE's plan module
+# is found where BASE keeps it: natplat/review/plan.py, or natplat/plan.py before the layout move).
 plan-diff: $(INSTALLED) ## Markdown diff of the offline plan between BASE and the working tree: make plan-diff BASE=origin/main
 	@test -n "$(BASE)" || { echo "usage: make plan-diff BASE=<git ref>" >&2; exit 2; }
 	@dir=$$(mktemp -d); trap 'git worktree remove --force "$$dir/base" >/dev/null 2>&1 || true; rm -rf "$$dir"' EXIT; \
 	git worktree add --detach --quiet "$$dir/base" "$(BASE)"; \
-	if [ -f "$$dir/base/infra/natplat/plan.py" ]; then \
-	  (cd "$$dir/base" && PYTHONPATH=infra "$(CURDIR)/$(PY)" -m natplat.plan plan --out "$$dir/base-plan" >/dev/null); \
+	module=""; for m in review/plan plan; do [ -f "$$dir/base/infra/natplat/$$m.py" ] && { module="natplat.$${m//\//.}"; break; }; done; \
+	if [ -n "$$module" ]; then \
+	  (cd "$$dir/base" && PYTHONPATH=infra "$(CURDIR)/$(PY)" -m "$$module" plan --out "$$dir/base-plan" >/dev/null); \
 	else mkdir -p "$$dir/base-plan"; echo "note: $(BASE) predates the offline plan; every site shows as new" >&2; fi; \
-	$(PROGRAM) -m natplat.plan plan --out "$$dir/head-plan" >/dev/null; \
-	mkdir -p build; $(PROGRAM) -m natplat.plan diff "$$dir/base-plan" "$$dir/head-plan" | tee build/plan-diff.md
+	$(PROGRAM) -m natplat.review.plan plan --out "$$dir/head-plan" >/dev/null; \
+	mkdir -p build; $(PROGRAM) -m natplat.review.plan diff "$$dir/base-plan" "$$dir/head-plan" | tee build/plan-diff.md
 
 mirror-list: $(INSTALLED) ## images and charts a site needs, upstream → mirror: make mirror-list SITE=north
 	@test -n "$(SITE)" || { echo "usage: make mirror-list SITE=<site>" >&2; exit 2; }
-	@$(PROGRAM) -m natplat.plan mirror-list $(SITE)
+	@$(PROGRAM) -m natplat.review.plan mirror-list $(SITE)
 
 bench-plan: $(INSTALLED) ## time the offline plan for 1, 10 and 50 generated sites (seconds per site)
-	@$(PROGRAM) -m natplat.plan bench --counts 1,10,50
+	@$(PROGRAM) -m natplat.review.plan bench --counts 1,10,50

@@ -6,7 +6,7 @@ Everything else lives in the `natplat` package; this file stays thin on purpose.
 import pulumi
 
 from natplat.composition import build_platform
-from natplat.stackfile import SiteConfigError, load_site_for_current_stack
+from natplat.spec.stackfile import SiteConfigError, load_site_for_current_stack
 
 try:
     site = load_site_for_current_stack()

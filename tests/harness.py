@@ -1,4 +1,4 @@
-"""The test harness: the program run offline under mocks (natplat.offline), once per stack file,
+"""The test harness: the program run offline under mocks (natplat.review.offline), once per stack file,
 and the helpers tests use to read what it registered."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ PROGRAM_DIR = Path(__file__).resolve().parents[1] / "infra"
 if str(PROGRAM_DIR) not in sys.path:
     sys.path.insert(0, str(PROGRAM_DIR))  # as Pulumi does for the program folder
 
-from natplat.offline import (  # noqa: E402
+from natplat.review.offline import (  # noqa: E402
     IMAGE_DIGEST,
     MAIN,
     PLACEHOLDER,

@@ -9,16 +9,16 @@ import pytest
 
 from conftest import stack_run
 from harness import RANDOM_RESULT, ROOT, ProgramRun, secret_at
-from natplat.cache import (
+from natplat.layers.cache import (
     EXPORTER_PORT,
     HAPROXY_METRICS_PORT,
     PASSWORD_KEY,
     PASSWORD_SECRET,
     REDIS_PORT,
 )
-from natplat.catalog import CACHE_ENGINES, REDIS_HA_CHART
-from natplat.quantities import byte_count
-from natplat.stackfile import load_stack_file
+from natplat.spec.catalog import CACHE_ENGINES, REDIS_HA_CHART
+from natplat.spec.quantities import byte_count
+from natplat.spec.stackfile import load_stack_file
 
 CACHE_NS = "platform-cache"
 

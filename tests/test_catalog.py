@@ -5,8 +5,15 @@ from __future__ import annotations
 import re
 
 from harness import ROOT
-from natplat.catalog import KIND_NODE_IMAGES, KUBERNETES_VERSIONS, Chart, Image, resolve_chart, resolve_image
-from natplat.stackfile import load_stack_file
+from natplat.spec.catalog import (
+    KIND_NODE_IMAGES,
+    KUBERNETES_VERSIONS,
+    Chart,
+    Image,
+    resolve_chart,
+    resolve_image,
+)
+from natplat.spec.stackfile import load_stack_file
 
 KONG_LIKE = Image("docker.io", "library/kong", "3.9.1")
 CHART = Chart("redis-ha", "https://dandydeveloper.github.io/charts", "4.39.0")

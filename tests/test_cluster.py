@@ -6,10 +6,10 @@ import yaml
 
 from conftest import stack_run
 from harness import PLACEHOLDER, ROOT, ProgramRun, contains_secret_text, is_wrapped_secret
-from natplat.baseline import NAMESPACES, PLATFORM_PRIORITY, SERVICES_PRIORITY
-from natplat.catalog import KIND_NODE_IMAGES
-from natplat.labels import PART_OF, SITE_LABEL
-from natplat.stackfile import load_stack_file
+from natplat.blocks.labels import PART_OF, SITE_LABEL
+from natplat.layers.baseline import NAMESPACES, PLATFORM_PRIORITY, SERVICES_PRIORITY
+from natplat.spec.catalog import KIND_NODE_IMAGES
+from natplat.spec.stackfile import load_stack_file
 
 
 def site_of(run: ProgramRun):

@@ -20,10 +20,10 @@ from harness import (
     run_program,
     secret_at,
 )
-from natplat.catalog import KONG_CHART, KONG_IMAGE
-from natplat.gateway import PUBLIC_ALLOW_LIST, PUBLIC_ROUTE_ANNOTATION
-from natplat.signing import jwk_thumbprint
-from natplat.stackfile import load_stack_file
+from natplat.layers.gateway.routes import PUBLIC_ALLOW_LIST, PUBLIC_ROUTE_ANNOTATION
+from natplat.layers.signing import jwk_thumbprint
+from natplat.spec.catalog import KONG_CHART, KONG_IMAGE
+from natplat.spec.stackfile import load_stack_file
 
 SIGNING_KEY = "token-signing-primary-rsa"  # the pulumi-tls resource both sides must come from
 

@@ -13,11 +13,12 @@ import yaml
 
 from conftest import stack_run
 from harness import ROOT, ProgramRun, run_program
-from natplat.catalog import ECK_OPERATOR_CHART, ELASTIC_STACK_VERSION
-from natplat.gateway import PUBLIC_ALLOW_LIST, PUBLIC_ROUTE_ANNOTATION
-from natplat.logging_stack import BEATS_PORT, CLUSTER, MASTER_RESOURCES, MASTER_STORAGE
-from natplat.quantities import byte_count
-from natplat.stackfile import load_stack_file
+from natplat.layers.gateway.routes import PUBLIC_ALLOW_LIST, PUBLIC_ROUTE_ANNOTATION
+from natplat.layers.logs.common import BEATS_PORT, CLUSTER
+from natplat.layers.logs.elasticsearch import MASTER_RESOURCES, MASTER_STORAGE
+from natplat.spec.catalog import ECK_OPERATOR_CHART, ELASTIC_STACK_VERSION
+from natplat.spec.quantities import byte_count
+from natplat.spec.stackfile import load_stack_file
 
 LOGGING_STACKS = ["staging", "capital", "north", "coast"]
 ECK_KINDS = ("Elasticsearch", "Kibana", "Logstash", "Beat")

@@ -15,13 +15,13 @@ import yaml
 
 from conftest import stack_run
 from harness import PLACEHOLDER, RANDOM_RESULT, ROOT, ProgramRun, secret_at
-from natplat.alert_rules import alert_names, rule_groups
-from natplat.catalog import KUBE_PROMETHEUS_STACK_CHART
-from natplat.dashboards import dashboards, queries
-from natplat.gateway import PUBLIC_ROUTE_ANNOTATION
-from natplat.metrics_catalog import METRICS, known
-from natplat.quantities import byte_count
-from natplat.stackfile import load_stack_file
+from natplat.layers.gateway.routes import PUBLIC_ROUTE_ANNOTATION
+from natplat.observability.alert_rules import alert_names, rule_groups
+from natplat.observability.dashboards import dashboards, queries
+from natplat.observability.metrics_catalog import METRICS, known
+from natplat.spec.catalog import KUBE_PROMETHEUS_STACK_CHART
+from natplat.spec.quantities import byte_count
+from natplat.spec.stackfile import load_stack_file
 
 PROMTOOL_TESTS = Path(__file__).parent / "promtool"
 KEYWORDS = {

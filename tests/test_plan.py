@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from harness import PLACEHOLDER, RANDOM_RESULT, ROOT
-from natplat.plan import diff, inventory, mirror_list, summary, write_plan
+from natplat.review.plan import diff, inventory, mirror_list, summary, write_plan
 
 STACKS = ROOT / "stacks"
 
@@ -178,7 +178,7 @@ def test_two_checkouts_in_two_processes_plan_alike(tmp_path: Path) -> None:
 
     def plan(project: Path, out: Path) -> dict[str, str]:
         subprocess.run(
-            [sys.executable, "-m", "natplat.plan", "plan", "--out", out],
+            [sys.executable, "-m", "natplat.review.plan", "plan", "--out", out],
             cwd=project,
             env={"PYTHONPATH": str(project / "infra"), "PATH": "/usr/bin:/bin"},
             capture_output=True,

@@ -19,8 +19,8 @@ from pulumi_policy import (
 )
 
 from harness import ROOT, ProgramRun
-from natplat.policy_config import POLICY_NAMES, policy_config
-from natplat.stackfile import load_stack_file
+from natplat.review.policy_config import POLICY_NAMES, policy_config
+from natplat.spec.stackfile import load_stack_file
 
 sys.path.insert(0, str(ROOT / "policies"))
 from platform_policies import POLICIES
@@ -373,7 +373,7 @@ def test_the_whole_pack_finds_nothing_in_any_stack(run: ProgramRun) -> None:
 
 def test_policy_config_cli_prints_the_sites_configuration() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "natplat.policy_config", "stacks/Pulumi.north.yaml"],
+        [sys.executable, "-m", "natplat.review.policy_config", "stacks/Pulumi.north.yaml"],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -8,8 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness import ROOT, ProgramRun
-from natplat.quantities import byte_count, cpu_millicores
-from natplat.stackfile import load_stack_file
+from natplat.spec.quantities import byte_count, cpu_millicores
+from natplat.spec.stackfile import load_stack_file
 
 
 class Budget:

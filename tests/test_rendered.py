@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from harness import ROOT, ProgramRun
-from natplat.stackfile import load_stack_file
+from natplat.spec.stackfile import load_stack_file
 
 RENDERED = ROOT / "build" / "rendered"
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"

@@ -12,11 +12,11 @@ import pytest
 
 from conftest import stack_run
 from harness import IMAGE_DIGEST, ROOT, ProgramRun, fake_key_pair
-from natplat.catalog import NODE_BASE_IMAGE
-from natplat.images import SERVICES_DIR, source_digest
-from natplat.microservice import HTTP_PORT
-from natplat.signing import jwk_thumbprint
-from natplat.stackfile import load_stack_file
+from natplat.blocks.images import SERVICES_DIR, source_digest
+from natplat.layers.services.microservice import HTTP_PORT
+from natplat.layers.signing import jwk_thumbprint
+from natplat.spec.catalog import NODE_BASE_IMAGE
+from natplat.spec.stackfile import load_stack_file
 
 
 def site_of(run: ProgramRun):

@@ -14,11 +14,11 @@ import pytest
 import yaml
 
 from harness import PROGRAM_DIR, ROOT, STACK_FILES, STACKS, run_program
-from natplat.model import PROJECT, Sizing
-from natplat.profiles import PROFILES, deep_merge
-from natplat.quantities import byte_count, cpu_millicores
-from natplat.sensitive import SecretValue
-from natplat.stackfile import SiteConfigError, load_stack_file
+from natplat.spec.model import PROJECT, Sizing
+from natplat.spec.profiles import PROFILES, deep_merge
+from natplat.spec.quantities import byte_count, cpu_millicores
+from natplat.spec.sensitive import SecretValue
+from natplat.spec.stackfile import SiteConfigError, load_stack_file
 
 NS = PROJECT
 
@@ -420,7 +420,7 @@ def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
 
 def _validate_cli(*files: Path | str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "natplat.validate", *map(str, files)],
+        [sys.executable, "-m", "natplat.review.validate", *map(str, files)],
         cwd=ROOT,
         env={"PYTHONPATH": str(PROGRAM_DIR), "PATH": "/usr/bin:/bin"},
         capture_output=True,

@@ -10,8 +10,8 @@ import pulumi
 import pytest
 
 from harness import PLACEHOLDER, PROJECT, ROOT, mock_config
-from natplat.offline import _isolated
-from natplat.stackfile import SiteConfigError, load_site_for_current_stack
+from natplat.review.offline import _isolated
+from natplat.spec.stackfile import SiteConfigError, load_site_for_current_stack
 
 
 def _load(stack: str, drop: str | None = None):

@@ -7,15 +7,16 @@ from typing import Any
 
 import pulumi
 
-from natplat.baseline import BaselineArgs, ClusterBaseline
-from natplat.cache import CacheArgs, RedisCache
-from natplat.cluster import ClusterArgs, KubernetesCluster
-from natplat.gateway import KONG_POD_LABELS, GatewayArgs, KongGateway
-from natplat.logging_stack import LoggingArgs, LoggingStack
-from natplat.model import Site
-from natplat.monitoring import MonitoringArgs, MonitoringStack
-from natplat.service_layer import PlatformServices, ServicesArgs
-from natplat.signing import JwtChain, TokenSigningKey
+from natplat.layers.baseline import BaselineArgs, ClusterBaseline
+from natplat.layers.cache import CacheArgs, RedisCache
+from natplat.layers.cluster import ClusterArgs, KubernetesCluster
+from natplat.layers.gateway.kong import KONG_POD_LABELS, GatewayArgs, KongGateway
+from natplat.layers.logs.common import LoggingArgs
+from natplat.layers.logs.stack import LoggingStack
+from natplat.layers.monitoring import MonitoringArgs, MonitoringStack
+from natplat.layers.services.layer import PlatformServices, ServicesArgs
+from natplat.layers.signing import JwtChain, TokenSigningKey
+from natplat.spec.model import Site
 
 
 def build_platform(site: Site) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The platform's rules as CrossGuard policies. Every policy is mandatory; the exceptions are named
 (the log shipper's namespace, the public routes, the gateway's namespace) and come from the pack's
-configuration, which `natplat.policy_config` derives from each site's stack file, so one pack
+configuration, which `natplat.review.policy_config` derives from each site's stack file, so one pack
 serves every site.
 
 Resources are read as the engine passes them: Kubernetes objects with camelCase fields, custom
@@ -373,7 +373,7 @@ SITE_SCHEMA = PolicyConfigSchema(
         "singletons": {"type": "array", "items": {"type": "string"}},
     },
 )
-"""Every policy reads its settings from the same site description (natplat.policy_config)."""
+"""Every policy reads its settings from the same site description (natplat.review.policy_config)."""
 
 
 def _policy(name: str, description: str, validate: Validate) -> ResourceValidationPolicy:

@@ -19,9 +19,9 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
-from natplat.model import RegistrySection
+from natplat.spec.model import RegistrySection
 
-SERVICES_DIR = Path(__file__).resolve().parents[2] / "services"
+SERVICES_DIR = Path(__file__).resolve().parents[3] / "services"
 """The npm workspace: one folder per service, the shared kit, one lockfile."""
 SHARED_INPUTS = ("package.json", "package-lock.json", ".npmrc", ".dockerignore", "kit")
 MIRROR_PROJECT = "national-platform"

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from natplat.labels import metadata
-from natplat.model import Concern, NamespaceQuota, Resources, Site
-from natplat.sensitive import SecretValue
+from natplat.blocks.labels import metadata
+from natplat.spec.model import Concern, NamespaceQuota, Resources, Site
+from natplat.spec.sensitive import SecretValue
 
 PULL_SECRET_NAME = "registry-pull"  # noqa: S105 - a Secret's name, not its value
 """The image pull Secret every namespace gets when the site's registry needs credentials."""

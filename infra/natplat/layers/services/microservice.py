@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from natplat import netpol
-from natplat.baseline import SERVICES_PRIORITY, PlacedNamespace
-from natplat.cache import CacheEndpoint
-from natplat.gateway import GatewayRoutes
-from natplat.images import ServiceImage
-from natplat.labels import PART_OF, metadata
-from natplat.model import ServiceWorkload
+from natplat.blocks import netpol
+from natplat.blocks.images import ServiceImage
+from natplat.blocks.labels import PART_OF, metadata
+from natplat.layers.baseline import SERVICES_PRIORITY, PlacedNamespace
+from natplat.layers.cache import CacheEndpoint
+from natplat.layers.gateway.routes import GatewayRoutes
+from natplat.spec.model import ServiceWorkload
 
 HTTP_PORT = 8080
 SERVICE_PORT = 80

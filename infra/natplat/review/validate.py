@@ -8,12 +8,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from natplat.stackfile import SiteConfigError, load_stack_file
+from natplat.spec.stackfile import SiteConfigError, load_stack_file
 
 
 def main(argv: list[str]) -> int:
     if not argv:
-        print("usage: python -m natplat.validate <Pulumi.<site>.yaml> [...]", file=sys.stderr)
+        print("usage: python -m natplat.review.validate <Pulumi.<site>.yaml> [...]", file=sys.stderr)
         return 2
     failed = False
     for name in argv:

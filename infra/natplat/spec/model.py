@@ -15,9 +15,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from natplat.catalog import KUBERNETES_VERSIONS
-from natplat.quantities import Bytes, Cpu, byte_count, cpu_millicores
-from natplat.sensitive import SecretValue
+from natplat.spec.catalog import KUBERNETES_VERSIONS
+from natplat.spec.quantities import Bytes, Cpu, byte_count, cpu_millicores
+from natplat.spec.sensitive import SecretValue
 
 PROJECT = "national-platform"
 """The Pulumi project name, hence the namespace of every config key (`national-platform:site`)."""

@@ -7,10 +7,23 @@ pulls everything from its own mirror and the mirror list is derived from this sa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from natplat.model import RegistrySettings
+
+class MirrorSettings(Protocol):
+    """What resolution needs of a site's registry settings. The model's `RegistrySection` has
+    these fields; the catalog names them here so that it imports nothing from the model (the
+    model imports the catalog's Kubernetes versions: one direction only)."""
+
+    @property
+    def air_gapped(self) -> bool: ...
+
+    @property
+    def image_mirror(self) -> str | None: ...
+
+    @property
+    def chart_mirror(self) -> str | None: ...
+
 
 KIND_VERSION = "v0.33.0"
 """The kind release whose node images are pinned below (`make up` checks the CLI against it)."""
@@ -109,7 +122,7 @@ KUBERNETES_VERSIONS: tuple[str, ...] = tuple(sorted(KIND_NODE_IMAGES))
 """Supported minors: the three upstream still patches, all with a pinned kind node image."""
 
 
-def resolve_image(image: Image, registry: RegistrySettings) -> ResolvedImage:
+def resolve_image(image: Image, registry: MirrorSettings) -> ResolvedImage:
     """Where a site pulls `image` from. On an air-gapped site the mirror keeps the upstream
     registry host as the first path segment (`<mirror>/docker.io/kong`), so two upstreams that
     share a repository name can never collide in the mirror."""
@@ -119,7 +132,7 @@ def resolve_image(image: Image, registry: RegistrySettings) -> ResolvedImage:
     return ResolvedImage(image, image.registry, image.repository)
 
 
-def resolve_chart(chart: Chart, registry: RegistrySettings) -> ResolvedChart:
+def resolve_chart(chart: Chart, registry: MirrorSettings) -> ResolvedChart:
     """Where a site fetches `chart` from: `oci://<chart mirror>/<name>` on an air-gapped site."""
     if registry.air_gapped:
         assert registry.chart_mirror is not None  # the model requires it when air-gapped

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import pulumi_kubernetes as k8s
 
-from natplat.baseline import PlacedNamespace
+from natplat.layers.baseline import PlacedNamespace
 
 policy = k8s.networking.v1
 

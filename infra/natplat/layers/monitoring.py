@@ -21,16 +21,16 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from natplat import netpol
-from natplat.alert_rules import rule_groups
-from natplat.baseline import PLATFORM_PRIORITY, PlacedNamespace
-from natplat.catalog import KUBE_PROMETHEUS_STACK_CHART, MONITORING_IMAGES, resolve_image
-from natplat.charts import pinned_chart
-from natplat.dashboards import dashboards
-from natplat.gateway import operator_ui_route
-from natplat.labels import metadata
-from natplat.model import MonitoringSection, RegistrySection, Site, Sizing
-from natplat.quantities import byte_count
+from natplat.blocks import netpol
+from natplat.blocks.charts import pinned_chart
+from natplat.blocks.labels import metadata
+from natplat.layers.baseline import PLATFORM_PRIORITY, PlacedNamespace
+from natplat.layers.gateway.routes import operator_ui_route
+from natplat.observability.alert_rules import rule_groups
+from natplat.observability.dashboards import dashboards
+from natplat.spec.catalog import KUBE_PROMETHEUS_STACK_CHART, MONITORING_IMAGES, resolve_image
+from natplat.spec.model import MonitoringSection, RegistrySection, Site, Sizing
+from natplat.spec.quantities import byte_count
 
 RELEASE = "monitoring"
 GRAFANA_ADMIN_SECRET = "grafana-admin"  # noqa: S105 - a Secret's name

@@ -12,7 +12,6 @@ preview and passes the policy pack on its own:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,23 +19,24 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_tls as tls
 
-from natplat import netpol
-from natplat.baseline import PLATFORM_PRIORITY, PlacedNamespace
-from natplat.cache import CacheEndpoint
-from natplat.catalog import (
+from natplat.blocks import netpol
+from natplat.blocks.charts import pinned_chart
+from natplat.blocks.kubeobject import KubernetesObject
+from natplat.blocks.labels import PART_OF, SITE_LABEL, metadata
+from natplat.layers.baseline import PLATFORM_PRIORITY, PlacedNamespace
+from natplat.layers.cache import CacheEndpoint
+from natplat.layers.gateway.plugins import GLOBAL_PLUGINS, jwt_plugin_config, rate_limit_config
+from natplat.layers.gateway.routes import INGRESS_CLASS, JWT_PLUGIN, RATE_LIMIT_PLUGIN, GatewayRoutes
+from natplat.layers.signing import ALGORITHM, JwtChain
+from natplat.spec.catalog import (
     KONG_CHART,
     KONG_IMAGE,
     KONG_INGRESS_CONTROLLER_IMAGE,
     resolve_image,
 )
-from natplat.charts import pinned_chart
-from natplat.kubeobject import KubernetesObject
-from natplat.labels import PART_OF, SITE_LABEL, metadata
-from natplat.model import GatewaySection, RegistrySection, Site, Workload
-from natplat.signing import ALGORITHM, JwtChain
+from natplat.spec.model import GatewaySection, RegistrySection, Site, Workload
 
 RELEASE = "kong"
-INGRESS_CLASS = "kong"
 PROXY_SERVICE = "kong-kong-proxy"
 """The chart names the proxy Service `<release>-kong-proxy`."""
 KONG_POD_LABELS = {"app.kubernetes.io/name": "kong", "app.kubernetes.io/instance": RELEASE}
@@ -48,48 +48,7 @@ STATUS_PORT = 8100  # Kong's status listener: /status and /metrics
 CONTROLLER_METRICS_PORT = 10255
 ADMISSION_WEBHOOK_PORT = 8080
 
-PUBLIC_ROUTE_ANNOTATION = "national-platform/public-route"
-"""Set, with the reason, on every Ingress that Kong serves without a token."""
-PUBLIC_ALLOW_LIST: dict[str, tuple[str, ...]] = {
-    # host label -> paths served without a token
-    "auth": ("/oauth/token", "/.well-known/jwks.json"),  # how a client gets a token at all
-    "grafana": ("/",),  # Grafana authenticates its users itself
-    "kibana": ("/",),  # Kibana authenticates its users itself (Elasticsearch security)
-}
-
-JWT_PLUGIN = "jwt-verify"
-CLOCK_SKEW_SECONDS = 60
-RATE_LIMIT_PLUGIN = "rate-limit"
-GLOBAL_PLUGINS = ("prometheus", "cors", "request-size-limiting")
-
 CONTROLLER_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
-
-
-@dataclass(frozen=True)
-class GatewayRoutes:
-    """What a service needs to publish a route through Kong."""
-
-    ingress_class: str
-    plugins_namespace: str
-    guarded_plugins: tuple[str, ...]
-    """Plugins on every route that needs a token: verification first, then the rate limit."""
-    public_plugins: tuple[str, ...]
-    """Plugins on the public allow-list routes (the token endpoint, the JWKS): rate limit only."""
-    namespace: PlacedNamespace
-    pod_labels: Mapping[str, str]
-    """Labels of Kong's pods, for the services' ingress policies."""
-
-    def annotations(self, *, public: bool) -> dict[str, str]:
-        plugins = self.public_plugins if public else self.guarded_plugins
-        reason = {PUBLIC_ROUTE_ANNOTATION: "the token endpoint and the JWKS"} if public else {}
-        return {
-            **reason,
-            "konghq.com/plugins": ",".join(plugins),
-            # HTTPS only; plain HTTP gets a permanent redirect.
-            "konghq.com/protocols": "https",
-            "konghq.com/https-redirect-status-code": "308",
-            "konghq.com/strip-path": "false",
-        }
 
 
 @dataclass(frozen=True)
@@ -239,104 +198,6 @@ def chart_values(args: GatewayArgs) -> dict[str, Any]:
             "seccompProfile": {"type": "RuntimeDefault"},
         },
     }
-
-
-def operator_ui_route(
-    resource_name: str,
-    *,
-    site: str,
-    component: str,
-    namespace: PlacedNamespace,
-    host: str,
-    service: str,
-    port: int,
-    reason: str,
-    opts: pulumi.ResourceOptions,
-) -> k8s.networking.v1.Ingress:
-    """The route of an operator UI (Grafana, Kibana): HTTPS through Kong to the UI's Service,
-    on the public allow-list because the UI authenticates its users itself (`reason`)."""
-    name = host.split(".", 1)[0]
-    backend = k8s.networking.v1.IngressBackendArgs(
-        service=k8s.networking.v1.IngressServiceBackendArgs(
-            name=service, port=k8s.networking.v1.ServiceBackendPortArgs(number=port)
-        )
-    )
-    return k8s.networking.v1.Ingress(
-        resource_name,
-        metadata=metadata(
-            site,
-            name,
-            component,
-            namespace=namespace.ready,
-            annotations={
-                PUBLIC_ROUTE_ANNOTATION: reason,
-                "konghq.com/protocols": "https",
-                "konghq.com/https-redirect-status-code": "308",
-            },
-        ),
-        spec=k8s.networking.v1.IngressSpecArgs(
-            ingress_class_name=INGRESS_CLASS,
-            rules=[
-                k8s.networking.v1.IngressRuleArgs(
-                    host=host,
-                    http=k8s.networking.v1.HTTPIngressRuleValueArgs(
-                        paths=[
-                            k8s.networking.v1.HTTPIngressPathArgs(
-                                path="/", path_type="Prefix", backend=backend
-                            )
-                        ]
-                    ),
-                )
-            ],
-        ),
-        opts=opts,
-    )
-
-
-def jwt_plugin_config(jwt: JwtChain) -> dict[str, Any]:
-    return {
-        # Nothing is verified unless listed; Kong accepts only exp and nbf here.
-        "claims_to_verify": ["exp", "nbf"],
-        # Tokens carry the key id in their header; each credential is registered under its kid,
-        # so two keys can be live during a rotation.
-        "key_claim_name": "kid",
-        # Kong refuses a token whose exp is further than this from its own clock: the issuer's
-        # lifetime plus a minute for clock skew between the auth pods and Kong's nodes.
-        "maximum_expiration": jwt.token_ttl_seconds + CLOCK_SKEW_SECONDS,
-        "header_names": ["authorization"],
-        "uri_param_names": [],  # never accept tokens in URLs (they end up in access logs)
-        "cookie_names": [],
-        "run_on_preflight": False,
-    }
-
-
-def rate_limit_config(gateway: GatewaySection, cache: CacheEndpoint | None) -> dict[str, Any]:
-    limits = {
-        key: value
-        for key, value in (
-            ("second", gateway.rate_limit.per_second),
-            ("minute", gateway.rate_limit.per_minute),
-            ("hour", gateway.rate_limit.per_hour),
-        )
-        if value is not None
-    }
-    config: dict[str, Any] = {
-        **limits,
-        # Per client address. Every token verifies against the one issuer consumer, so limiting
-        # by consumer would put all clients in a single bucket.
-        "limit_by": "ip",
-        "fault_tolerant": True,  # a cache outage must not turn into a gateway outage
-        "hide_client_headers": False,
-        "error_code": 429,
-    }
-    if cache is None:
-        # Counters per Kong node; `cluster` is refused in DB-less mode.
-        config["policy"] = "local"
-    else:
-        # One endpoint that always reaches the master: OSS Kong cannot follow Sentinel.
-        config["policy"] = "redis"
-        config["redis"] = {"host": cache.host, "port": cache.port, "database": 0, "timeout": 200}
-    return config
 
 
 class KongGateway(pulumi.ComponentResource):

@@ -7,8 +7,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from natplat.catalog import Chart, resolve_chart
-from natplat.model import RegistrySection
+from natplat.spec.catalog import Chart, resolve_chart
+from natplat.spec.model import RegistrySection
 
 
 def pinned_chart(

@@ -10,8 +10,8 @@ import pulumi_command as command
 import pulumi_kubernetes as k8s
 import yaml
 
-from natplat.catalog import KIND_NODE_IMAGES, Image
-from natplat.model import ClusterSection, NodePorts, Site
+from natplat.spec.catalog import KIND_NODE_IMAGES, Image
+from natplat.spec.model import ClusterSection, NodePorts, Site
 
 # Host ports of the laptop where the kind cluster publishes the gateway's node ports.
 KIND_HOST_PORTS = {"http": 8080, "https": 8443}

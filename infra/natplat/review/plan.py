@@ -1,10 +1,10 @@
 """The offline plan: every stack evaluated under mocks (no credentials, no cluster), summarised per
 site for reviewers, compared between two commits, and turned into the air-gap mirror list.
 
-    python -m natplat.plan plan [--out build/plan] [--stacks-dir stacks]
-    python -m natplat.plan diff <base plan dir> <head plan dir>
-    python -m natplat.plan mirror-list <site>
-    python -m natplat.plan bench [--counts 1,10,50]
+    python -m natplat.review.plan plan [--out build/plan] [--stacks-dir stacks]
+    python -m natplat.review.plan diff <base plan dir> <head plan dir>
+    python -m natplat.review.plan mirror-list <site>
+    python -m natplat.review.plan bench [--counts 1,10,50]
 
 Secret values never appear: the plan counts secrets and digests inputs, and masks secret outputs.
 """
@@ -26,7 +26,8 @@ from typing import Any
 
 import yaml
 
-from natplat.catalog import (
+from natplat.review.offline import PLACEHOLDER, ROOT, STACK_DIR, ProgramRun, contains_secret_text, run_program
+from natplat.spec.catalog import (
     CACHE_ENGINES,
     ECK_OPERATOR_CHART,
     HAPROXY_IMAGE,
@@ -45,9 +46,8 @@ from natplat.catalog import (
     resolve_chart,
     resolve_image,
 )
-from natplat.model import Site
-from natplat.offline import PLACEHOLDER, ROOT, STACK_DIR, ProgramRun, contains_secret_text, run_program
-from natplat.stackfile import load_stack_file
+from natplat.spec.model import Site
+from natplat.spec.stackfile import load_stack_file
 
 CHARTS: tuple[Chart, ...] = (REDIS_HA_CHART, KONG_CHART, KUBE_PROMETHEUS_STACK_CHART, ECK_OPERATOR_CHART)
 IMAGES: tuple[Image, ...] = (
@@ -364,7 +364,7 @@ def bench(counts: list[int], template: Path) -> list[tuple[int, float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m natplat.plan")
+    parser = argparse.ArgumentParser(prog="python -m natplat.review.plan")
     commands = parser.add_subparsers(dest="command", required=True)
     plan = commands.add_parser("plan")
     plan.add_argument("--out", type=Path, default=ROOT / "build" / "plan")

@@ -18,9 +18,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from natplat import netpol
-from natplat.baseline import PLATFORM_PRIORITY, PlacedNamespace
-from natplat.catalog import (
+from natplat.blocks import netpol
+from natplat.blocks.charts import pinned_chart
+from natplat.blocks.labels import common_labels, metadata
+from natplat.layers.baseline import PLATFORM_PRIORITY, PlacedNamespace
+from natplat.spec.catalog import (
     CACHE_ENGINES,
     HAPROXY_IMAGE,
     REDIS_EXPORTER_IMAGE,
@@ -28,10 +30,8 @@ from natplat.catalog import (
     ResolvedImage,
     resolve_image,
 )
-from natplat.charts import pinned_chart
-from natplat.labels import common_labels, metadata
-from natplat.model import CacheSection, RegistrySection, Site, StatefulWorkload
-from natplat.quantities import byte_count
+from natplat.spec.model import CacheSection, RegistrySection, Site, StatefulWorkload
+from natplat.spec.quantities import byte_count
 
 RELEASE = "redis-ha"
 """The Helm release name. It contains the chart name, so the chart's fullname is exactly this and

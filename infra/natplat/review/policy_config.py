@@ -1,7 +1,7 @@
 """The policy pack's configuration for one site, derived from its stack file, so that the pack
 and the program can never disagree about a site (its mirror, its exposure, its public routes).
 
-    python -m natplat.policy_config stacks/Pulumi.<site>.yaml > build/policy/<site>.json
+    python -m natplat.review.policy_config stacks/Pulumi.<site>.yaml > build/policy/<site>.json
     pulumi preview -s <site> --policy-pack policies --policy-pack-config build/policy/<site>.json
 """
 
@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from natplat.baseline import NAMESPACES
-from natplat.gateway import JWT_PLUGIN, PUBLIC_ALLOW_LIST
-from natplat.model import Site
-from natplat.stackfile import SiteConfigError, load_stack_file
+from natplat.layers.baseline import NAMESPACES
+from natplat.layers.gateway.routes import JWT_PLUGIN, PUBLIC_ALLOW_LIST
+from natplat.spec.model import Site
+from natplat.spec.stackfile import SiteConfigError, load_stack_file
 
 POLICY_NAMES = (
     "images-pinned",
@@ -72,7 +72,7 @@ def policy_config(site: Site) -> dict[str, dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m natplat.policy_config stacks/Pulumi.<site>.yaml", file=sys.stderr)
+        print("usage: python -m natplat.review.policy_config stacks/Pulumi.<site>.yaml", file=sys.stderr)
         return 2
     try:
         site = load_stack_file(Path(args[0]))

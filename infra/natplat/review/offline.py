@@ -28,7 +28,7 @@ import yaml
 from pulumi.runtime import rpc, settings
 from pulumi.runtime.config import set_all_config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PROJECT_FILE = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
 PROJECT: str = PROJECT_FILE["name"]
 PROGRAM_DIR = ROOT / PROJECT_FILE["main"]

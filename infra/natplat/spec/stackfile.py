@@ -25,9 +25,9 @@ import yaml
 from pulumi.runtime.config import get_config
 from pydantic import ValidationError
 
-from natplat.model import CONFIG_KEYS, PROJECT, Site, field_names, model_at
-from natplat.profiles import PROFILES, deep_merge
-from natplat.sensitive import SecretValue
+from natplat.spec.model import CONFIG_KEYS, PROJECT, Site, field_names, model_at
+from natplat.spec.profiles import PROFILES, deep_merge
+from natplat.spec.sensitive import SecretValue
 
 STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>[A-Za-z0-9_.-]+)\.ya?ml$")
 CIPHERTEXT = re.compile(r"^v1:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$")

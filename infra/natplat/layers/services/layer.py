@@ -10,15 +10,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from natplat.baseline import PlacedNamespace
-from natplat.cache import CacheEndpoint
-from natplat.cluster import kind_cluster_name
-from natplat.gateway import PUBLIC_ALLOW_LIST, GatewayRoutes
-from natplat.images import service_image
-from natplat.labels import metadata
-from natplat.microservice import Microservice, MicroserviceArgs, MountedFiles
-from natplat.model import Site
-from natplat.signing import JwtChain
+from natplat.blocks.images import service_image
+from natplat.blocks.labels import metadata
+from natplat.layers.baseline import PlacedNamespace
+from natplat.layers.cache import CacheEndpoint
+from natplat.layers.cluster import kind_cluster_name
+from natplat.layers.gateway.routes import PUBLIC_ALLOW_LIST, GatewayRoutes
+from natplat.layers.services.microservice import Microservice, MicroserviceArgs, MountedFiles
+from natplat.layers.signing import JwtChain
+from natplat.spec.model import Site
 
 AUTH = "auth"
 AUTH_PUBLIC_ROUTES = PUBLIC_ALLOW_LIST["auth"]

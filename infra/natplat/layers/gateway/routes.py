@@ -1,0 +1,109 @@
+"""The gateway's contract with the layers that publish routes: the ingress class, the plugin
+names every guarded route carries, the public allow-list (what Kong serves without a token, and
+why), and the one way an operator UI (Grafana, Kibana) is routed. Layers import this module, not
+Kong's installation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from natplat.blocks.labels import metadata
+from natplat.layers.baseline import PlacedNamespace
+
+INGRESS_CLASS = "kong"
+
+PUBLIC_ROUTE_ANNOTATION = "national-platform/public-route"
+"""Set, with the reason, on every Ingress that Kong serves without a token."""
+PUBLIC_ALLOW_LIST: dict[str, tuple[str, ...]] = {
+    # host label -> paths served without a token
+    "auth": ("/oauth/token", "/.well-known/jwks.json"),  # how a client gets a token at all
+    "grafana": ("/",),  # Grafana authenticates its users itself
+    "kibana": ("/",),  # Kibana authenticates its users itself (Elasticsearch security)
+}
+
+JWT_PLUGIN = "jwt-verify"
+RATE_LIMIT_PLUGIN = "rate-limit"
+
+
+@dataclass(frozen=True)
+class GatewayRoutes:
+    """What a service needs to publish a route through Kong."""
+
+    ingress_class: str
+    plugins_namespace: str
+    guarded_plugins: tuple[str, ...]
+    """Plugins on every route that needs a token: verification first, then the rate limit."""
+    public_plugins: tuple[str, ...]
+    """Plugins on the public allow-list routes (the token endpoint, the JWKS): rate limit only."""
+    namespace: PlacedNamespace
+    pod_labels: Mapping[str, str]
+    """Labels of Kong's pods, for the services' ingress policies."""
+
+    def annotations(self, *, public: bool) -> dict[str, str]:
+        plugins = self.public_plugins if public else self.guarded_plugins
+        reason = {PUBLIC_ROUTE_ANNOTATION: "the token endpoint and the JWKS"} if public else {}
+        return {
+            **reason,
+            "konghq.com/plugins": ",".join(plugins),
+            # HTTPS only; plain HTTP gets a permanent redirect.
+            "konghq.com/protocols": "https",
+            "konghq.com/https-redirect-status-code": "308",
+            "konghq.com/strip-path": "false",
+        }
+
+
+def operator_ui_route(
+    resource_name: str,
+    *,
+    site: str,
+    component: str,
+    namespace: PlacedNamespace,
+    host: str,
+    service: str,
+    port: int,
+    reason: str,
+    opts: pulumi.ResourceOptions,
+) -> k8s.networking.v1.Ingress:
+    """The route of an operator UI (Grafana, Kibana): HTTPS through Kong to the UI's Service,
+    on the public allow-list because the UI authenticates its users itself (`reason`)."""
+    name = host.split(".", 1)[0]
+    backend = k8s.networking.v1.IngressBackendArgs(
+        service=k8s.networking.v1.IngressServiceBackendArgs(
+            name=service, port=k8s.networking.v1.ServiceBackendPortArgs(number=port)
+        )
+    )
+    return k8s.networking.v1.Ingress(
+        resource_name,
+        metadata=metadata(
+            site,
+            name,
+            component,
+            namespace=namespace.ready,
+            annotations={
+                PUBLIC_ROUTE_ANNOTATION: reason,
+                "konghq.com/protocols": "https",
+                "konghq.com/https-redirect-status-code": "308",
+            },
+        ),
+        spec=k8s.networking.v1.IngressSpecArgs(
+            ingress_class_name=INGRESS_CLASS,
+            rules=[
+                k8s.networking.v1.IngressRuleArgs(
+                    host=host,
+                    http=k8s.networking.v1.HTTPIngressRuleValueArgs(
+                        paths=[
+                            k8s.networking.v1.HTTPIngressPathArgs(
+                                path="/", path_type="Prefix", backend=backend
+                            )
+                        ]
+                    ),
+                )
+            ],
+        ),
+        opts=opts,
+    )
