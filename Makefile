@@ -45,7 +45,7 @@ $(CHECKOV_INSTALLED): requirements-checkov.txt constraints-checkov.txt
 
 checkov: $(CHECKOV_INSTALLED) ## install checkov into its own .venv-checkov (its pins clash with pytest's)
 
-$(NODE_MODULES): services/package-lock.json services/package.json services/*/package.json
+$(NODE_MODULES): services/package-lock.json services/package.json $(wildcard services/*/package.json services/lib/*/package.json services/tools/*/package.json)
 	@node -e 'const [M] = process.versions.node.split(".").map(Number); process.exit(M === 20 ? 0 : (console.error("Node.js 20 is needed, found " + process.version), 1))'
 	cd services && npm ci --no-audit --no-fund
 	@touch $@
@@ -92,7 +92,7 @@ test-services: $(NODE_MODULES) system-deps ## node --test for every service, aga
 	cd services && REDIS_TEST_URL=redis://127.0.0.1:$$port timeout 300 npm test
 
 bench-services: $(NODE_MODULES) system-deps ## load-test the offices API (cache hits) against a bare Express baseline
-	cd services && node bench/run.js
+	cd services && node tools/bench/run.js
 
 validate: $(INSTALLED) ## check a stack file offline: make validate FILE=stacks/Pulumi.<site>.yaml
 	@test -n "$(FILE)" || { echo "usage: make validate FILE=path/to/Pulumi.<site>.yaml" >&2; exit 2; }

@@ -238,9 +238,9 @@ def test_local_stack_builds_and_loads_images_into_kind() -> None:
 def test_source_digest_changes_with_the_sources_and_ignores_tests(tmp_path) -> None:
     for name in ("package.json", "package-lock.json", ".npmrc", ".dockerignore"):
         (tmp_path / name).write_text(name)
-    for folder in ("kit/src", "svc/src", "svc/test"):
+    for folder in ("lib/kit/src", "svc/src", "svc/test"):
         (tmp_path / folder).mkdir(parents=True)
-    (tmp_path / "kit/src/index.js").write_text("kit")
+    (tmp_path / "lib/kit/src/index.js").write_text("kit")
     (tmp_path / "svc/src/server.js").write_text("v1")
     first = source_digest("svc", tmp_path)
     (tmp_path / "svc/test/a.test.js").write_text("tests do not go into the image")
@@ -248,7 +248,7 @@ def test_source_digest_changes_with_the_sources_and_ignores_tests(tmp_path) -> N
     (tmp_path / "svc/src/server.js").write_text("v2")
     assert source_digest("svc", tmp_path) != first
     (tmp_path / "svc/src/server.js").write_text("v1")
-    (tmp_path / "kit/src/index.js").write_text("kit changed")
+    (tmp_path / "lib/kit/src/index.js").write_text("kit changed")
     assert source_digest("svc", tmp_path) != first
 
 

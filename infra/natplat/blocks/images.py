@@ -22,8 +22,9 @@ import pulumi_docker as docker
 from natplat.spec.model import RegistrySection
 
 SERVICES_DIR = Path(__file__).resolve().parents[3] / "services"
-"""The npm workspace: one folder per service, the shared kit, one lockfile."""
-SHARED_INPUTS = ("package.json", "package-lock.json", ".npmrc", ".dockerignore", "kit")
+"""The npm workspace: one folder per deployable service, lib/ (the kit every image carries, test
+support), tools/ (the benchmark), one lockfile."""
+SHARED_INPUTS = ("package.json", "package-lock.json", ".npmrc", ".dockerignore", "lib/kit")
 MIRROR_PROJECT = "national-platform"
 """The path, under an air-gapped site's mirror, where the release job puts service images."""
 

@@ -1,7 +1,7 @@
 """The metric names each component really exports: the one list that alert rules and dashboards
 may draw from (a test parses every expression against it). Sources, per component:
 
-- services: `services/kit/src/metrics.js` and the services' own counters (a test reads them there);
+- services: `services/lib/kit/src/metrics.js` and the services' own counters (a test reads them there);
 - kong: the prometheus plugin of Kong 3.9 (`kong/plugins/prometheus/exporter.lua`);
 - redis: oliver006/redis_exporter;
 - elasticsearch: prometheus-community/elasticsearch_exporter;

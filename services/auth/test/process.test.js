@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
-import { keyPair, spawnService, tempDir } from '../../test-support/index.js';
+import { keyPair, spawnService, tempDir } from '../../lib/test-support/index.js';
 import { authenticate, hashSecret, loadClients } from '../src/clients.js';
 
 const SERVER = fileURLToPath(new URL('../src/server.js', import.meta.url));

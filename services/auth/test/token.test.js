@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 
-import { keyPair, listen, memoryLogger, sample, tempDir, testMetrics } from '../../test-support/index.js';
+import { keyPair, listen, memoryLogger, sample, tempDir, testMetrics } from '../../lib/test-support/index.js';
 import { createAuthApp } from '../src/app.js';
 import { hashSecret, loadClients } from '../src/clients.js';
 import { loadKeys } from '../src/keys.js';

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 
 import { SignJWT } from 'jose';
 
-import { keyPair, listen, memoryLogger, sample, tempDir, testMetrics } from '../../test-support/index.js';
+import { keyPair, listen, memoryLogger, sample, tempDir, testMetrics } from '../../lib/test-support/index.js';
 import { createAuthApp } from '../../auth/src/app.js';
 import { hashSecret, loadClients } from '../../auth/src/clients.js';
 import { loadKeys } from '../../auth/src/keys.js';

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { createClient } from '@redis/client';
 import { SignJWT } from 'jose';
 
-import { keyPair, listen, memoryLogger, sample, sharedRedisUrl, startRedis, tempDir, testMetrics } from '../../test-support/index.js';
+import { keyPair, listen, memoryLogger, sample, sharedRedisUrl, startRedis, tempDir, testMetrics } from '../../lib/test-support/index.js';
 import { createOfficesApp } from '../src/app.js';
 import { createRedisCache } from '../src/cache.js';
 import { createDirectory } from '../src/directory.js';

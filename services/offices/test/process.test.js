@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
-import { keyPair, sharedRedisUrl, spawnService, tempDir } from '../../test-support/index.js';
+import { keyPair, sharedRedisUrl, spawnService, tempDir } from '../../lib/test-support/index.js';
 
 const SERVER = fileURLToPath(new URL('../src/server.js', import.meta.url));
 

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { SignJWT } from 'jose';
 
-import { keyPair, sample, startRedis, tempDir } from '../test-support/index.js';
+import { keyPair, sample, startRedis, tempDir } from '../../lib/test-support/index.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
