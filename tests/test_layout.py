@@ -65,7 +65,7 @@ def test_the_package_has_no_import_cycle() -> None:
         path.append(module)
         for target in sorted(graph[module]):
             if state.get(target) == 1:
-                cycle = path[path.index(target) :] + [target]
+                cycle = [*path[path.index(target) :], target]
                 raise AssertionError("import cycle: " + " → ".join(cycle))
             if target not in state:
                 visit(target)

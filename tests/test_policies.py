@@ -101,6 +101,24 @@ def hardened_deployment(**changes: Any) -> dict[str, Any]:
 
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+LOGSTASH_TYPE = "kubernetes:logstash.k8s.elastic.co/v1alpha1:Logstash"
+
+
+def logstash_resource(init_containers: list[dict[str, Any]]) -> dict[str, Any]:
+    """A Logstash custom resource as the program declares it: pod-level non-root and seccomp."""
+    return {
+        "metadata": {"name": "logs", "namespace": "platform-logging", "labels": dict(LABELS)},
+        "spec": {
+            "podTemplate": {
+                "spec": {
+                    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "initContainers": init_containers,
+                    "containers": [{"name": "logstash"}],
+                }
+            }
+        },
+    }
+
 
 # (policy, resource type, violating props, compliant props, site settings override)
 CASES: list[tuple[str, str, dict, dict, dict]] = [
@@ -232,6 +250,25 @@ CASES: list[tuple[str, str, dict, dict, dict]] = [
             }
         },
         {},
+    ),
+    (
+        # ECK 3.5.0 gives Logstash's injected init container only privileged: false.
+        "injected-containers-hardened",
+        LOGSTASH_TYPE,
+        logstash_resource(init_containers=[]),
+        logstash_resource(
+            init_containers=[
+                {
+                    "name": "logstash-internal-init-config",
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                }
+            ]
+        ),
+        {
+            "injectedContainers": {
+                LOGSTASH_TYPE: {"init": ["logstash-internal-init-config"], "containers": []}
+            }
+        },
     ),
 ]
 
@@ -381,3 +418,18 @@ def test_policy_config_cli_prints_the_sites_configuration() -> None:
         check=True,
     )
     assert '"imageMirror": "mirror.north.platform.gov.example/upstream"' in result.stdout
+
+
+def test_injected_containers_must_carry_every_restricted_setting() -> None:
+    settings = {
+        **SITE,
+        "injectedContainers": {LOGSTASH_TYPE: {"init": ["logstash-internal-init-config"], "containers": []}},
+    }
+    as_eck_gives_it = logstash_resource(
+        init_containers=[{"name": "logstash-internal-init-config", "securityContext": {"privileged": False}}]
+    )
+    found = violations("injected-containers-hardened", LOGSTASH_TYPE, as_eck_gives_it, settings=settings)
+    assert any("allowPrivilegeEscalation" in v for v in found) and any("capabilities" in v for v in found)
+    in_node_agents = copy.deepcopy(as_eck_gives_it)
+    in_node_agents["metadata"]["namespace"] = "platform-node-agents"
+    assert violations("injected-containers-hardened", LOGSTASH_TYPE, in_node_agents, settings=settings) == []

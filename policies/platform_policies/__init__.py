@@ -188,6 +188,53 @@ def _seccomp(
         report(f"{where}: seccompProfile must be RuntimeDefault")
 
 
+def operator_pod_templates(
+    resource_type: str, props: Mapping[str, Any]
+) -> list[tuple[str, Mapping[str, Any]]]:
+    """The pod templates an operator builds pods from, for the custom resources whose pods get
+    injected containers: ECK node sets and pod templates, prometheus-operator's top-level spec."""
+    spec = props.get("spec") or {}
+    kind = resource_type.rsplit(":", 1)[-1]
+    if kind == "Elasticsearch":
+        return [
+            (f"nodeSet {node_set.get('name')!r}", (node_set.get("podTemplate") or {}).get("spec") or {})
+            for node_set in spec.get("nodeSets") or []
+        ]
+    if kind in ("Kibana", "Logstash"):
+        return [("podTemplate", (spec.get("podTemplate") or {}).get("spec") or {})]
+    if kind in ("Prometheus", "Alertmanager"):
+        return [("spec", spec)]
+    return []
+
+
+def _injected_hardened(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Pod Security judges the pod the operator builds: every container the operator injects into
+    this resource's pods must be declared in its template with the restricted settings, or the
+    operator's own weaker ones stand and the pod is refused while the resource looks created."""
+    expected = (config(args).get("injectedContainers") or {}).get(args.resource_type)
+    if not expected or exempt(args):
+        return
+    for where, spec in operator_pod_templates(args.resource_type, args.props):
+        for field, names in (
+            ("initContainers", expected.get("init", [])),
+            ("containers", expected.get("containers", [])),
+        ):
+            declared = {c.get("name"): c for c in spec.get(field) or []}
+            for name in names:
+                container = declared.get(name)
+                at = f"{args.name}: {where}: {field[:-1]} {name!r} (injected by the operator)"
+                if container is None:
+                    report(f"{at} is not declared with hardened settings")
+                    continue
+                problems: list[str] = []
+                _no_escalation(spec, container, problems.append, at)
+                _drop_all(spec, container, problems.append, at)
+                _non_root(spec, container, problems.append, at)
+                _seccomp(spec, container, problems.append, at)
+                for problem in problems:
+                    report(problem)
+
+
 def _host_access(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type == "kubernetes:beat.k8s.elastic.co/v1beta1:Beat":
         spec = ((args.props.get("spec") or {}).get("daemonSet") or {}).get("podTemplate", {}).get(
@@ -371,6 +418,16 @@ SITE_SCHEMA = PolicyConfigSchema(
         "jwtPlugin": {"type": "string"},
         "highAvailability": {"type": "boolean"},
         "singletons": {"type": "array", "items": {"type": "string"}},
+        "injectedContainers": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "properties": {
+                    "init": {"type": "array", "items": {"type": "string"}},
+                    "containers": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
     },
 )
 """Every policy reads its settings from the same site description (natplat.review.policy_config)."""
@@ -412,6 +469,11 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     ),
     _policy(
         "seccomp-runtime-default", "Pods run under the RuntimeDefault seccomp profile.", for_pods(_seccomp)
+    ),
+    _policy(
+        "injected-containers-hardened",
+        "Containers an operator injects into a restricted namespace's pods are declared hardened by name.",
+        _injected_hardened,
     ),
     _policy(
         "host-access-only-for-node-agents",

@@ -23,6 +23,7 @@ import pulumi_random as random
 
 from natplat.blocks import netpol
 from natplat.blocks.charts import pinned_chart
+from natplat.blocks.injected import ALERTMANAGER, PROMETHEUS, hardened_declarations
 from natplat.blocks.labels import metadata
 from natplat.layers.baseline import PLATFORM_PRIORITY, PlacedNamespace
 from natplat.layers.gateway.routes import operator_ui_route
@@ -41,6 +42,26 @@ GRAFANA_POD_LABELS = {"app.kubernetes.io/name": "grafana"}
 PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
 ALERTMANAGER_POD_LABELS = {"app.kubernetes.io/name": "alertmanager"}
 SMALL = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+OPERATOR_POD_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": 1000,
+    "runAsGroup": 2000,
+    "fsGroup": 2000,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+"""The pod security context of the Prometheus and Alertmanager pods the operator builds. It is the
+chart's default at 88.5.3, written here so that a chart upgrade cannot loosen it silently: the
+operator's reloader containers take runAsNonRoot and seccomp from the pod (natplat.blocks.injected)."""
+
+
+def operator_pod_hardening(resource_type: str) -> dict[str, Any]:
+    """Pod security, and the reloader containers the operator injects declared hardened by name
+    (merged over the operator's own by a strategic merge patch)."""
+    return {
+        "securityContext": OPERATOR_POD_SECURITY,
+        "initContainers": hardened_declarations(resource_type, init=True),
+        "containers": hardened_declarations(resource_type, init=False),
+    }
 
 
 def _resources(cpu: str, memory: str, limit: str) -> dict[str, Any]:
@@ -212,6 +233,7 @@ def chart_values(args: MonitoringArgs) -> dict[str, Any]:
                 "podMonitorSelectorNilUsesHelmValues": False,
                 "probeSelectorNilUsesHelmValues": False,
                 "scrapeConfigSelectorNilUsesHelmValues": False,
+                **operator_pod_hardening(PROMETHEUS),
             }
         },
         "alertmanager": {
@@ -223,6 +245,7 @@ def chart_values(args: MonitoringArgs) -> dict[str, Any]:
                 "resources": _resources(am.cpu, am.memory, am.memory_limit),
                 "secrets": [RECEIVERS_SECRET],
                 "priorityClassName": PLATFORM_PRIORITY.name,
+                **operator_pod_hardening(ALERTMANAGER),
             },
         },
         "grafana": {

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from natplat.blocks.injected import policy_table
 from natplat.layers.baseline import NAMESPACES
 from natplat.layers.gateway.routes import JWT_PLUGIN, PUBLIC_ALLOW_LIST
 from natplat.spec.model import Site
@@ -26,6 +27,7 @@ POLICY_NAMES = (
     "drop-all-capabilities",
     "read-only-root-filesystem",
     "seccomp-runtime-default",
+    "injected-containers-hardened",
     "host-access-only-for-node-agents",
     "exposure-only-through-the-gateway",
     "routes-require-tokens",
@@ -61,6 +63,7 @@ def site_settings(site: Site) -> dict[str, Any]:
         "jwtPlugin": JWT_PLUGIN,
         "highAvailability": site.profile != "small",
         "singletons": sorted(SINGLETONS),
+        "injectedContainers": policy_table(),
     }
 
 

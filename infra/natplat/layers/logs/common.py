@@ -15,6 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from natplat.blocks.injected import hardened_declarations
 from natplat.blocks.labels import metadata
 from natplat.layers.baseline import PLATFORM_PRIORITY, PlacedNamespace
 from natplat.spec.catalog import LOGGING_IMAGES, ResolvedImage, resolve_image
@@ -157,7 +158,11 @@ def eck_resource(
 
 
 def eck_pod_spec(
-    args: LoggingArgs, container: str, resources: Resources, env: list[dict[str, str]] | None = None
+    args: LoggingArgs,
+    resource_type: str,
+    container: str,
+    resources: Resources,
+    env: list[dict[str, str]] | None = None,
 ) -> dict:
     """The pod template spec of an ECK-managed workload: platform priority, pull secret,
     non-root under RuntimeDefault, the one named container hardened."""
@@ -165,6 +170,9 @@ def eck_pod_spec(
         "priorityClassName": PLATFORM_PRIORITY.name,
         "imagePullSecrets": [{"name": args.pull_secret}] if args.pull_secret else [],
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        # The init containers ECK injects into every pod of this resource, hardened by name
+        # (natplat.blocks.injected): ECK merges ours over its own.
+        "initContainers": hardened_declarations(resource_type, init=True),
         "containers": [
             {
                 "name": container,

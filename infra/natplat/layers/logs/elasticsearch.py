@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from natplat.blocks.injected import ELASTICSEARCH, KIBANA, hardened_declarations
 from natplat.blocks.labels import common_labels, metadata
 from natplat.layers.baseline import PLATFORM_PRIORITY
 from natplat.layers.gateway.routes import operator_ui_route
@@ -53,6 +54,7 @@ def node_sets(args: LoggingArgs) -> list[dict[str, Any]]:
                     "priorityClassName": PLATFORM_PRIORITY.name,
                     "imagePullSecrets": [{"name": args.pull_secret}] if args.pull_secret else [],
                     "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "initContainers": hardened_declarations(ELASTICSEARCH, init=True),
                     "containers": [
                         {
                             "name": "elasticsearch",
@@ -146,7 +148,7 @@ def kibana(args: LoggingArgs, es: ElasticsearchHandle, opts: pulumi.ResourceOpti
             "config": {"server.publicBaseUrl": f"https://{args.kibana_host}"},
             # Kong talks HTTPS to Kibana's own certificate.
             "http": {"service": {"metadata": {"annotations": {"konghq.com/protocol": "https"}}}},
-            "podTemplate": {"spec": eck_pod_spec(args, "kibana", args.kibana.resources)},
+            "podTemplate": {"spec": eck_pod_spec(args, KIBANA, "kibana", args.kibana.resources)},
         },
         opts,
     )

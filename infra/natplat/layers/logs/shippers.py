@@ -8,6 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from natplat.blocks.injected import LOGSTASH
 from natplat.blocks.labels import metadata
 from natplat.layers.baseline import PLATFORM_PRIORITY
 from natplat.layers.logs.common import (
@@ -126,6 +127,7 @@ def logstash(args: LoggingArgs, es: ElasticsearchHandle, opts: pulumi.ResourceOp
             "podTemplate": {
                 "spec": eck_pod_spec(
                     args,
+                    LOGSTASH,
                     "logstash",
                     args.logstash.resources,
                     [{"name": "LS_JAVA_OPTS", "value": heap_option(args.logstash.resources)}],
