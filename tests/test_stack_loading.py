@@ -4,6 +4,7 @@ the keys the stack file marks `secure:`, including inside lists."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pulumi
@@ -78,3 +79,32 @@ def test_a_stack_without_a_file_is_an_error(tmp_path: Path, monkeypatch: pytest.
     with _isolated("nowhere", {}, []), pytest.raises(SiteConfigError) as raised:
         load_site_for_current_stack()
     assert "the stack file of stack 'nowhere' is missing" in raised.value.problems[0]
+
+
+@pytest.mark.parametrize(
+    ("plaintext", "says"),
+    [
+        ("hunter2-not-json", "is not JSON"),
+        ('{"registry.example": {"auth": "eA=="}}', 'has no "auths" object'),
+        ('{"auths": {}}', 'has no "auths" object'),
+        ('{"auths": {"mirror.north.gov.example": {"email": "ops@example"}}}', 'neither "auth" nor'),
+    ],
+)
+def test_a_pull_secret_that_is_not_a_docker_config_is_refused_with_its_key(plaintext: str, says: str) -> None:
+    """The API server refuses a kubernetes.io/dockerconfigjson Secret that is not such a document
+    ("invalid character … looking for beginning of value"), after every earlier object was
+    created: the model refuses it first, naming the file and key, never quoting the value."""
+    config, secret_keys = mock_config(ROOT / "stacks" / "Pulumi.north.yaml")
+    registry = json.loads(config[f"{PROJECT}:registry"])
+    registry["pullSecret"] = plaintext
+    config[f"{PROJECT}:registry"] = json.dumps(registry)
+    with _isolated("north", config, secret_keys), pytest.raises(SiteConfigError) as raised:
+        load_site_for_current_stack()
+    (problem,) = raised.value.problems
+    assert problem.startswith(f"stacks/Pulumi.north.yaml: {PROJECT}:registry.pullSecret: ")
+    assert says in problem and plaintext not in problem
+
+
+def test_a_docker_config_pull_secret_is_accepted() -> None:
+    site = _load("north")  # the offline stand-in has the documented shape
+    assert site.registry.pull_secret is not None and site.registry.pull_secret.decrypted

@@ -21,6 +21,8 @@ WINDOWS = ("5m", "30m", "1h", "6h")
 FAST_BURN = 14.4
 SLOW_BURN = 6.0
 PLATFORM_NAMESPACES = 'namespace=~"platform-.*"'
+LOG_INDICES = 'index=~"\\\\.ds-logs-.*"'
+"""The backing indices of the `logs-*-*` data streams Logstash writes."""
 
 RUNBOOK = "https://github.com/national-platform/infrastructure/blob/main/README.md#alerts"
 
@@ -178,6 +180,21 @@ def rule_groups() -> list[dict[str, Any]]:
                     "At least one primary shard is unassigned: new logs for it are being lost.",
                 ),
                 _alert(
+                    "LogsNotIngested",
+                    # Log documents of the platform's data streams stopped growing, or the cluster
+                    # answers but holds no log data stream at all (the shippers never started).
+                    f"(sum by (cluster) (delta(elasticsearch_indices_docs_primary{{{LOG_INDICES}}}[30m])) <= 0)"
+                    " or (max by (cluster) (elasticsearch_cluster_health_number_of_nodes)"
+                    f" unless on (cluster) count by (cluster) (elasticsearch_indices_docs_primary{{{LOG_INDICES}}}))",
+                    "15m",
+                    "critical",
+                    "No new log document is reaching Elasticsearch cluster {{ $labels.cluster }}",
+                    "Log data streams stopped growing for 45 minutes, or none exists after 15: Filebeat → Logstash → "
+                    "Elasticsearch is broken somewhere. Check that the Logstash and "
+                    "Filebeat pods run (kubectl -n platform-logging get pods; kubectl -n platform-node-agents "
+                    "get pods) and read their logs.",
+                ),
+                _alert(
                     "ElasticsearchDiskNearHighWatermark",
                     "1 - elasticsearch_filesystem_data_available_bytes / elasticsearch_filesystem_data_size_bytes"
                     " > 0.85",
@@ -199,6 +216,29 @@ def rule_groups() -> list[dict[str, Any]]:
                     "critical",
                     "{{ $labels.namespace }}/{{ $labels.pod }} ({{ $labels.container }}) is crash-looping",
                     "The container keeps restarting; `kubectl logs --previous` shows why.",
+                ),
+                _alert(
+                    "PlatformDeploymentReplicasMissing",
+                    f"max by (namespace, deployment) (kube_deployment_spec_replicas{{{PLATFORM_NAMESPACES}}})"
+                    f" - max by (namespace, deployment) (kube_deployment_status_replicas_available{{{PLATFORM_NAMESPACES}}})"
+                    " > 0",
+                    "15m",
+                    "critical",
+                    "{{ $labels.namespace }}/{{ $labels.deployment }} has {{ $value }} replica(s) fewer available than desired",
+                    "For 15 minutes: pods refused at admission (kubectl get events), unschedulable, or failing "
+                    "their probes. A layer that never starts looks healthy to `pulumi up`.",
+                ),
+                _alert(
+                    "PlatformStatefulSetReplicasMissing",
+                    f"max by (namespace, statefulset) (kube_statefulset_replicas{{{PLATFORM_NAMESPACES}}})"
+                    f" - max by (namespace, statefulset) (kube_statefulset_status_replicas_ready{{{PLATFORM_NAMESPACES}}})"
+                    " > 0",
+                    "15m",
+                    "critical",
+                    "{{ $labels.namespace }}/{{ $labels.statefulset }} has {{ $value }} replica(s) fewer ready than desired",
+                    "For 15 minutes: pods refused at admission (kubectl describe statefulset shows FailedCreate),"
+                    " unschedulable, or not ready. Operators (ECK, prometheus-operator) create these"
+                    " StatefulSets: a refused pod does not fail `pulumi up`.",
                 ),
                 _alert(
                     "PlatformVolumeFillingUp",

@@ -68,6 +68,7 @@ METRICS: dict[str, frozenset[str]] = {
             "elasticsearch_filesystem_data_available_bytes",
             "elasticsearch_filesystem_data_size_bytes",
             "elasticsearch_indices_docs",
+            "elasticsearch_indices_docs_primary",
             "elasticsearch_jvm_memory_used_bytes",
             "elasticsearch_jvm_memory_max_bytes",
         }
@@ -78,6 +79,8 @@ METRICS: dict[str, frozenset[str]] = {
             "kube_pod_container_status_restarts_total",
             "kube_deployment_status_replicas_available",
             "kube_deployment_spec_replicas",
+            "kube_statefulset_replicas",
+            "kube_statefulset_status_replicas_ready",
             "kubelet_volume_stats_available_bytes",
             "kubelet_volume_stats_capacity_bytes",
             "container_cpu_usage_seconds_total",

@@ -256,6 +256,22 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise AssertionError(f"the program made an unexpected invoke: {args.token}")
 
 
+SHAPED_SECRETS = {
+    # The model checks the form of these decrypted values: their stand-ins have that form, with
+    # the placeholder marker inside so the secrecy checks still find it wherever it lands.
+    "registry.pullSecret": lambda marker: json.dumps(
+        {"auths": {"registry.example.invalid": {"auth": marker}}}
+    ),
+}
+
+
+def shaped_placeholder(path: str) -> str:
+    """The stand-in for the secure value at `path` (`<project>:<dotted key>`)."""
+    marker = f"{PLACEHOLDER}{path}"
+    shape = SHAPED_SECRETS.get(path.split(":", 1)[-1])
+    return shape(marker) if shape else marker
+
+
 def mock_config(stack_file: Path) -> tuple[dict[str, str], list[str]]:
     """The config Pulumi would pass for `stack_file`, secure values replaced by placeholders."""
     document = yaml.safe_load(stack_file.read_text()) or {}
@@ -264,7 +280,7 @@ def mock_config(stack_file: Path) -> tuple[dict[str, str], list[str]]:
 
     def replace(value: Any, path: str) -> tuple[Any, bool]:
         if isinstance(value, dict) and set(value) == {"secure"}:
-            return f"{PLACEHOLDER}{path}", True
+            return shaped_placeholder(path), True
         if isinstance(value, dict):
             pairs = {k: replace(v, f"{path}.{k}") for k, v in value.items()}
             return {k: v for k, (v, _) in pairs.items()}, any(s for _, s in pairs.values())

@@ -9,6 +9,7 @@ plain text are rejected before any resource exists.
 from __future__ import annotations
 
 import ipaddress
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -240,6 +241,33 @@ class ClusterSection(Settings):
         return self
 
 
+DOCKER_CONFIG_FORMAT = (
+    'must be a Docker config JSON document, {"auths": {"<registry>": {"auth": "<base64 of user:password>"}}}'
+    " (the API server refuses anything else in a kubernetes.io/dockerconfigjson Secret); see the README,"
+    ' "registry.pullSecret"'
+)
+
+
+def docker_config_problem(text: str) -> str | None:
+    """Why `text` is not a `.dockerconfigjson` document, or None. Never quotes the value."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return f"is not JSON: {DOCKER_CONFIG_FORMAT}"
+    auths = document.get("auths") if isinstance(document, dict) else None
+    if not isinstance(auths, dict) or not auths:
+        return f'has no "auths" object with at least one registry: {DOCKER_CONFIG_FORMAT}'
+    for registry, entry in auths.items():
+        if not isinstance(entry, dict) or not (
+            isinstance(entry.get("auth"), str) or {"username", "password"} <= set(entry)
+        ):
+            return (
+                f'"auths" entry {registry!r} has neither "auth" nor "username" and "password": '
+                f"{DOCKER_CONFIG_FORMAT}"
+            )
+    return None
+
+
 class RegistrySection(Settings):
     """`national-platform:registry`: where images and charts come from, and where service
     images go. On an air-gapped site every image and chart comes from the site's mirror."""
@@ -257,6 +285,8 @@ class RegistrySection(Settings):
                 raise problem(key, "is required on an air-gapped site")
             if not self.air_gapped and value is not None:
                 raise problem(key, "is only used on air-gapped sites (airGapped: true)")
+        if self.pull_secret is not None and (wrong := self.pull_secret.check(docker_config_problem)):
+            raise problem("pullSecret", wrong)
         return self
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pulumi
@@ -24,6 +25,11 @@ class SecretValue:
     @property
     def decrypted(self) -> bool:
         return self._plaintext is not None
+
+    def check(self, rule: Callable[[str], str | None]) -> str | None:
+        """Run a form check on the plaintext (None offline, where there is none): the rule returns
+        a problem that must not quote the value, or None. The value itself never leaves."""
+        return None if self._plaintext is None else rule(self._plaintext)
 
     def output(self) -> pulumi.Output[str]:
         """The value as a secret Output: Pulumi encrypts it in state and masks it in previews."""
