@@ -131,7 +131,7 @@ def test_air_gapped_site_pulls_every_monitoring_image_from_its_mirror() -> None:
     inputs = chart(stack_run("north"))
     assert inputs["chart"] == "oci://mirror.north.platform.gov.example/charts/kube-prometheus-stack"
     images = _images(inputs["values"])
-    assert len(images) == 8
+    assert len(images) == 9  # the eight the pods pull, and the operator's Thanos default base
     for image in images:
         assert image["registry"] == "mirror.north.platform.gov.example/upstream", image
     assert inputs["values"]["global"]["imagePullSecrets"] == [{"name": "registry-pull"}]

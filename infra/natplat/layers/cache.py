@@ -226,7 +226,11 @@ def chart_values(args: CacheArgs) -> dict[str, Any]:
             "tag": exporter.tag,
             "port": EXPORTER_PORT,
             "resources": SIDECAR_RESOURCES,
-            "serviceMonitor": {"enabled": True},
+            # redis-ha 4.39.0 renders its ServiceMonitors only if .Capabilities lists
+            # monitoring.coreos.com/v1 at render time, unless disableAPICheck: on a first
+            # `pulumi up` the monitoring layer creates those CRDs in the same run, so without it
+            # the Redis alerts would have no data. The cache waits for the monitoring chart.
+            "serviceMonitor": {"enabled": True, "disableAPICheck": True},
         },
         "haproxy": {
             "enabled": ha,
@@ -234,13 +238,17 @@ def chart_values(args: CacheArgs) -> dict[str, Any]:
             "image": {"repository": haproxy.name, "tag": haproxy.tag},
             "imagePullSecrets": pull,
             "resources": HAPROXY_RESOURCES,
+            # The chart's config-init init container takes haproxy.init.resources (empty by default).
+            "init": {"resources": SIDECAR_RESOURCES},
             "podDisruptionBudget": {"minAvailable": 1} if ha else {},
             "hardAntiAffinity": True,
             "containerSecurityContext": HARDENED_CONTAINER,
+            # The chart renders the HAProxy ServiceMonitor whenever metrics and the monitor are on,
+            # HAProxy or not: where there is no HAProxy it would select nothing.
             "metrics": {
-                "enabled": True,
+                "enabled": ha,
                 "port": HAPROXY_METRICS_PORT,
-                "serviceMonitor": {"enabled": True},
+                "serviceMonitor": {"enabled": ha, "disableAPICheck": True},
             },
         },
         # The chart's own policies are replaced by the ones below, which name the clients.

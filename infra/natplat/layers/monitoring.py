@@ -29,7 +29,13 @@ from natplat.layers.baseline import PLATFORM_PRIORITY, PlacedNamespace
 from natplat.layers.gateway.routes import operator_ui_route
 from natplat.observability.alert_rules import rule_groups
 from natplat.observability.dashboards import dashboards
-from natplat.spec.catalog import KUBE_PROMETHEUS_STACK_CHART, MONITORING_IMAGES, resolve_image
+from natplat.spec.catalog import (
+    KUBE_PROMETHEUS_STACK_CHART,
+    MONITORING_IMAGES,
+    THANOS_BASE_IMAGE,
+    Image,
+    resolve_image,
+)
 from natplat.spec.model import MonitoringSection, RegistrySection, Site, Sizing
 from natplat.spec.quantities import byte_count
 
@@ -42,6 +48,25 @@ GRAFANA_POD_LABELS = {"app.kubernetes.io/name": "grafana"}
 PROMETHEUS_POD_LABELS = {"app.kubernetes.io/name": "prometheus"}
 ALERTMANAGER_POD_LABELS = {"app.kubernetes.io/name": "alertmanager"}
 SMALL = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+SIDECAR_RESOURCES = {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}}
+READ_ONLY_CONTAINER = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+GRAFANA_ROLE = "grafana-dashboards-reader"
+"""Our Role for Grafana's sidecars: get/watch/list on ConfigMaps of the monitoring namespace only."""
+KUBE_STATE_METRICS_COLLECTORS = (
+    # kube-state-metrics 8.4.0's default list without `secrets`.
+    "certificatesigningrequests", "configmaps", "cronjobs", "daemonsets", "deployments",
+    "endpointslices", "horizontalpodautoscalers", "ingresses", "jobs", "leases", "limitranges",
+    "mutatingwebhookconfigurations", "namespaces", "networkpolicies", "nodes",
+    "persistentvolumeclaims", "persistentvolumes", "poddisruptionbudgets", "pods", "replicasets",
+    "replicationcontrollers", "resourcequotas", "services", "statefulsets", "storageclasses",
+    "validatingwebhookconfigurations", "volumeattachments",
+)  # fmt: skip
 OPERATOR_POD_SECURITY = {
     "runAsNonRoot": True,
     "runAsUser": 1000,
@@ -117,9 +142,13 @@ class MonitoringArgs:
         return f"{self.monitoring.grafana_hostname}.{self.domain}"
 
 
-def _image(key: str, registry: RegistrySection) -> dict[str, str]:
-    resolved = resolve_image(MONITORING_IMAGES[key], registry)
+def _resolved(image: Image, registry: RegistrySection) -> dict[str, str]:
+    resolved = resolve_image(image, registry)
     return {"registry": resolved.registry, "repository": resolved.repository, "tag": resolved.tag}
+
+
+def _image(key: str, registry: RegistrySection) -> dict[str, str]:
+    return _resolved(MONITORING_IMAGES[key], registry)
 
 
 def alertmanager_config(monitoring: MonitoringSection) -> dict[str, Any]:
@@ -212,6 +241,9 @@ def chart_values(args: MonitoringArgs) -> dict[str, Any]:
         "prometheusOperator": {
             "image": _image("prometheusOperator", args.registry),
             "prometheusConfigReloader": {"image": _image("prometheusConfigReloader", args.registry)},
+            # Passed to the operator as --thanos-default-base-image: no pod pulls it (no Thanos
+            # sidecar), but nothing in the cluster should name an upstream registry.
+            "thanosImage": _resolved(THANOS_BASE_IMAGE, args.registry),
             # See the module docstring: no hooks under helm.v4.Chart, so no webhook certificates.
             "admissionWebhooks": {"enabled": False, "patch": {"enabled": False}},
             "tls": {"enabled": False},
@@ -250,10 +282,30 @@ def chart_values(args: MonitoringArgs) -> dict[str, Any]:
         },
         "grafana": {
             "image": _image("grafana", args.registry),
+            # Grafana reads only the dashboard and datasource ConfigMaps of its own namespace. The
+            # chart (grafana 12.11.1) would otherwise bind a ClusterRole with get/watch/list on
+            # every ConfigMap and Secret (templates/clusterrole.yaml, kube-prometheus-stack sets
+            # the dashboards sidecar's searchNamespace to ALL), and even its namespaced Role grants
+            # Secrets (templates/role.yaml). So: namespaced RBAC bound to our own Role
+            # (`useExistingRole`, ConfigMaps only), sidecars watching ConfigMaps of this namespace.
+            "rbac": {"create": True, "namespaced": True, "useExistingRole": GRAFANA_ROLE},
             "sidecar": {
                 "image": _image("grafanaSidecar", args.registry),
-                "dashboards": {"enabled": True, "label": "grafana_dashboard", "labelValue": "1"},
-                "datasources": {"enabled": True, "defaultDatasourceEnabled": True},
+                "resources": SIDECAR_RESOURCES,
+                "securityContext": READ_ONLY_CONTAINER,
+                "dashboards": {
+                    "enabled": True,
+                    "label": "grafana_dashboard",
+                    "labelValue": "1",
+                    "resource": "configmap",
+                    "searchNamespace": args.namespace.name,
+                },
+                "datasources": {
+                    "enabled": True,
+                    "defaultDatasourceEnabled": True,
+                    "resource": "configmap",
+                    "searchNamespace": args.namespace.name,
+                },
             },
             "replicas": sizing.grafana.replicas,
             "resources": _resources(gr.cpu, gr.memory, gr.memory_limit),
@@ -283,12 +335,18 @@ def chart_values(args: MonitoringArgs) -> dict[str, Any]:
             "image": _image("kubeStateMetrics", args.registry),
             "resources": SMALL,
             "priorityClassName": PLATFORM_PRIORITY.name,
+            # kube-state-metrics 8.4.0 grants list/watch on every Secret of the cluster when its
+            # `secrets` collector is on (templates/role.yaml); the platform has no use for
+            # kube_secret_* series, so the collector and that grant are off.
+            "collectors": list(KUBE_STATE_METRICS_COLLECTORS),
         },
         "prometheus-node-exporter": {
             # Node exporter reads the host's /proc and /sys: it lives in the one privileged
             # namespace (see the baseline), not in the restricted monitoring one.
             "namespaceOverride": args.node_agents.name,
-            "image": _image("nodeExporter", args.registry),
+            # The sub-chart appends "-distroless" to the tag when image.distroless is true (the
+            # parent chart's default): off, so the pod pulls the catalog's tag, suffix included.
+            "image": {**_image("nodeExporter", args.registry), "distroless": False},
             "resources": SMALL,
             "priorityClassName": PLATFORM_PRIORITY.name,
         },
@@ -315,13 +373,25 @@ class MonitoringStack(pulumi.ComponentResource):
             opts=child,
         )
         receivers = self._receivers_secret(args, child)
+        grafana_role = k8s.rbac.v1.Role(
+            GRAFANA_ROLE,
+            metadata=metadata(args.site, GRAFANA_ROLE, "monitoring", namespace=ns),
+            rules=[
+                k8s.rbac.v1.PolicyRuleArgs(
+                    api_groups=[""], resources=["configmaps"], verbs=["get", "watch", "list"]
+                )
+            ],
+            opts=child,
+        )
         self.chart = pinned_chart(
             RELEASE,
             KUBE_PROMETHEUS_STACK_CHART,
             registry=args.registry,
             namespace=ns,
             values=chart_values(args),
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[admin, receivers])),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[admin, receivers, grafana_role])
+            ),
         )
         after = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.chart]))
         k8s.apiextensions.CustomResource(

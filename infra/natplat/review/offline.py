@@ -246,7 +246,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["result"] = f"{RANDOM_RESULT}{args.name}"
         if args.typ == "tls:index/privateKey:PrivateKey":
             state.update(fake_key_pair(args.name))
-        if args.typ == "tls:index/selfSignedCert:SelfSignedCert":
+        if args.typ in (
+            "tls:index/selfSignedCert:SelfSignedCert",
+            "tls:index/locallySignedCert:LocallySignedCert",
+        ):
             state["certPem"] = f"-----BEGIN CERTIFICATE-----\nfake::{args.name}\n-----END CERTIFICATE-----\n"
         if args.typ == "docker:index/image:Image":
             state["repoDigest"] = f"{args.inputs['imageName'].rsplit(':', 1)[0]}@{IMAGE_DIGEST}"

@@ -162,7 +162,10 @@ CACHE_ENGINE_LICENCES: dict[str, str] = {
     "redis-8": "RSALv2 / SSPLv1 / AGPLv3 (site's choice of licence)",
 }
 HAPROXY_IMAGE = Image("docker.io", "library/haproxy", "3.2.8-alpine")
-REDIS_EXPORTER_IMAGE = Image("docker.io", "oliver006/redis_exporter", "v1.80.0")
+"""Not the chart's default (3.3.10-alpine at 4.39.0): 3.2 is HAProxy's long-term-support line
+(maintained to 2030), 3.3 a short-lived stable one; HAProxy only forwards to the master here."""
+REDIS_EXPORTER_IMAGE = Image("docker.io", "oliver006/redis_exporter", "v1.86.0")
+"""The chart's default at 4.39.0 (quay.io/oliver006/redis_exporter there; the same image)."""
 
 
 # ---------------------------------------------------------------------------- gateway
@@ -171,9 +174,11 @@ KONG_CHART = Chart("kong", "https://charts.konghq.com", "3.4.1")
 """Kong's own chart (Kong 3.9 app version), DB-less with the ingress controller in the pod."""
 
 KONG_IMAGE = Image("docker.io", "library/kong", "3.9.1")
+"""The chart's default is the floating minor tag "3.9"; the patch is pinned here."""
 """Kong OSS: 3.9 is the last open-source line (3.10+ ships only as kong/kong-gateway, Enterprise)."""
 
 KONG_INGRESS_CONTROLLER_IMAGE = Image("docker.io", "kong/kubernetes-ingress-controller", "3.5.1")
+"""The chart's default is the floating minor tag "3.5"; the patch is pinned here."""
 
 
 # ---------------------------------------------------------------------------- services
@@ -191,17 +196,25 @@ KUBE_PROMETHEUS_STACK_CHART = Chart(
 """Prometheus Operator v0.93, Prometheus v3.14, Alertmanager v0.34, Grafana (sub-chart 12.11)."""
 
 # Every image the chart runs, by its values key, so an air-gapped site pulls each from its mirror
-# and the mirror list names each. Tags are the chart's defaults for the version above.
+# and the mirror list names each. Tags are the chart's defaults at 88.5.3 and its sub-charts'
+# (grafana 12.11.1, kube-state-metrics 8.4.0, prometheus-node-exporter 4.56.1), written as the
+# exact tag the pods pull: the node exporter's sub-chart appends "-distroless" to the tag it is
+# given when `image.distroless` is true (the parent chart's default), so the monitoring layer
+# turns that off and the tag here carries the suffix itself.
 MONITORING_IMAGES: dict[str, Image] = {
     "prometheusOperator": Image("quay.io", "prometheus-operator/prometheus-operator", "v0.93.1"),
     "prometheusConfigReloader": Image("quay.io", "prometheus-operator/prometheus-config-reloader", "v0.93.1"),
-    "prometheus": Image("quay.io", "prometheus/prometheus", "v3.14.0"),
+    "prometheus": Image("quay.io", "prometheus/prometheus", "v3.14.0-distroless"),
     "alertmanager": Image("quay.io", "prometheus/alertmanager", "v0.34.0"),
-    "grafana": Image("docker.io", "grafana/grafana", "12.3.2"),
-    "grafanaSidecar": Image("quay.io", "kiwigrid/k8s-sidecar", "2.5.0"),
-    "kubeStateMetrics": Image("registry.k8s.io", "kube-state-metrics/kube-state-metrics", "v2.18.0"),
-    "nodeExporter": Image("quay.io", "prometheus/node-exporter", "v1.10.2"),
+    "grafana": Image("docker.io", "grafana/grafana", "13.2.0"),
+    "grafanaSidecar": Image("quay.io", "kiwigrid/k8s-sidecar", "2.10.1"),
+    "kubeStateMetrics": Image("registry.k8s.io", "kube-state-metrics/kube-state-metrics", "v2.20.0"),
+    "nodeExporter": Image("quay.io", "prometheus/node-exporter", "v1.12.1-distroless"),
 }
+THANOS_BASE_IMAGE = Image("quay.io", "thanos/thanos", "v0.42.4")
+"""Not pulled by any pod of the platform (no Prometheus runs a Thanos sidecar), so not in the mirror
+list: the chart passes it to the operator as `--thanos-default-base-image`, which the monitoring
+layer points at the site's mirror so that nothing in the cluster names an upstream registry."""
 
 
 # ---------------------------------------------------------------------------- logging

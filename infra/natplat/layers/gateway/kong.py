@@ -12,6 +12,7 @@ preview and passes the policy pack on its own:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,8 @@ from natplat.spec.catalog import (
 from natplat.spec.model import GatewaySection, RegistrySection, Site, Workload
 
 RELEASE = "kong"
+INGRESS_CONTROLLER = "ingress-controllers.konghq.com/kong"
+"""The controller name KIC 3.5 claims IngressClasses by (the chart's own template writes it too)."""
 PROXY_SERVICE = "kong-kong-proxy"
 """The chart names the proxy Service `<release>-kong-proxy`."""
 KONG_POD_LABELS = {"app.kubernetes.io/name": "kong", "app.kubernetes.io/instance": RELEASE}
@@ -47,6 +50,15 @@ PROXY_HTTPS_PORT = 8443
 STATUS_PORT = 8100  # Kong's status listener: /status and /metrics
 CONTROLLER_METRICS_PORT = 10255
 ADMISSION_WEBHOOK_PORT = 8080
+
+WEBHOOK_SERVICE = "kong-kong-validation-webhook"
+"""The chart names the admission webhook's Service `<fullname>-validation-webhook`."""
+WEBHOOK_TLS_SECRET = "kong-admission-webhook-tls"  # noqa: S105 - a Secret's name
+WEBHOOK_CA_DAYS = 3650
+WEBHOOK_CERT_DAYS = 730
+WEBHOOK_RENEW_DAYS = 180
+"""The webhook's serving certificate is replaced by the first `pulumi up` within 180 days of its
+expiry (pulumi-tls early renewal); the CA outlives many of them."""
 
 CONTROLLER_RESOURCES = {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}}
 
@@ -72,6 +84,8 @@ class GatewayArgs:
     highly_available: bool
     after: tuple[pulumi.Resource, ...] = ()
     """What the chart waits for: the monitoring layer, whose CRDs its ServiceMonitor needs."""
+    webhook_ca_pem: pulumi.Input[str] = ""
+    """The admission webhook's CA certificate (public), set by KongGateway before rendering."""
 
     @staticmethod
     def from_site(
@@ -169,14 +183,35 @@ def chart_values(args: GatewayArgs) -> dict[str, Any]:
         "proxy": proxy,
         "admin": {"enabled": False},  # the controller talks to Kong inside the pod
         "status": {"enabled": True, "http": {"enabled": True, "containerPort": STATUS_PORT}},
+        # Kong 3.4.1's ingress-class template emits the IngressClass only when a `lookup` finds
+        # none, or finds one annotated with this release's name. helm.v4.Chart renders against the
+        # live cluster without that annotation, so the class would appear on one `pulumi up` and
+        # be deleted on the next. The program owns it instead (KongGateway._ingress_class).
         "ingressController": {
             "enabled": True,
             "ingressClass": INGRESS_CLASS,
+            "createIngressClass": False,
             "installCRDs": False,  # the chart's crds/ folder is applied by helm.v4.Chart
             "image": {"repository": controller.name, "tag": controller.tag},
             "resources": CONTROLLER_RESOURCES,
             "env": {"kong_admin_tls_skip_verify": True},  # Kong's admin API on localhost only
+            # Without a provided certificate the chart generates a new CA and certificate with
+            # genCA on every render (the lookup that would keep them only sees a live cluster
+            # under `helm install`): under helm.v4.Chart every `pulumi up` would replace them. The
+            # program issues them once with pulumi-tls (KongGateway._webhook_certificate).
+            "admissionWebhook": {
+                "enabled": True,
+                "certificate": {
+                    "provided": True,
+                    "secretName": WEBHOOK_TLS_SECRET,
+                    "caBundle": args.webhook_ca_pem,
+                },
+            },
         },
+        # Kong Manager: the chart renders a NodePort Service for it by default and, in OSS mode,
+        # sets admin_gui_listen to every interface. No GUI: the Service is off and, with neither
+        # listener enabled, the chart sets KONG_ADMIN_GUI_LISTEN=off.
+        "manager": {"enabled": False, "http": {"enabled": False}, "tls": {"enabled": False}},
         # DB-less: nothing to wait for, no migrations.
         "waitImage": {"enabled": False},
         "migrations": {"preUpgrade": False, "postUpgrade": False},
@@ -211,14 +246,17 @@ class KongGateway(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         ns = args.namespace.ready
         certificate = self._certificate(args, child)
+        webhook_ca, webhook_secret = self._webhook_certificate(args, child)
+        ingress_class = self._ingress_class(args, child)
         chart = pinned_chart(
             RELEASE,
             KONG_CHART,
             registry=args.registry,
             namespace=ns,
-            values=chart_values(args),
+            values=chart_values(dataclasses.replace(args, webhook_ca_pem=webhook_ca)),
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[certificate, *args.after])
+                child,
+                pulumi.ResourceOptions(depends_on=[certificate, webhook_secret, ingress_class, *args.after]),
             ),
         )
         after_chart = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[chart]))
@@ -267,6 +305,60 @@ class KongGateway(pulumi.ComponentResource):
             metadata=metadata(args.site, TLS_SECRET, "gateway", namespace=args.namespace.ready),
             type="kubernetes.io/tls",
             string_data={"tls.crt": cert, "tls.key": key},
+            opts=child,
+        )
+
+    def _webhook_certificate(
+        self, args: GatewayArgs, child: pulumi.ResourceOptions
+    ) -> tuple[pulumi.Output[str], k8s.core.v1.Secret]:
+        """A private CA and the serving certificate of the controller's admission webhook, made
+        once and kept in state, so that renders are stable (see chart_values)."""
+        ca_key = tls.PrivateKey("kong-webhook-ca-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
+        ca = tls.SelfSignedCert(
+            "kong-webhook-ca",
+            private_key_pem=ca_key.private_key_pem,
+            subject=tls.SelfSignedCertSubjectArgs(common_name="kong-admission-ca", organization=PART_OF),
+            is_ca_certificate=True,
+            validity_period_hours=24 * WEBHOOK_CA_DAYS,
+            allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
+            opts=child,
+        )
+        host = args.namespace.service_host(WEBHOOK_SERVICE)
+        key = tls.PrivateKey("kong-webhook-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
+        request = tls.CertRequest(
+            "kong-webhook-csr",
+            private_key_pem=key.private_key_pem,
+            subject=tls.CertRequestSubjectArgs(common_name=host),
+            dns_names=[host, f"{WEBHOOK_SERVICE}.{args.namespace.name}.svc"],
+            opts=child,
+        )
+        cert = tls.LocallySignedCert(
+            "kong-webhook-cert",
+            cert_request_pem=request.cert_request_pem,
+            ca_private_key_pem=ca_key.private_key_pem,
+            ca_cert_pem=ca.cert_pem,
+            validity_period_hours=24 * WEBHOOK_CERT_DAYS,
+            early_renewal_hours=24 * WEBHOOK_RENEW_DAYS,
+            allowed_uses=["key_encipherment", "digital_signature", "server_auth"],
+            opts=child,
+        )
+        secret = k8s.core.v1.Secret(
+            WEBHOOK_TLS_SECRET,
+            metadata=metadata(args.site, WEBHOOK_TLS_SECRET, "gateway", namespace=args.namespace.ready),
+            type="kubernetes.io/tls",
+            string_data={"tls.crt": cert.cert_pem, "tls.key": pulumi.Output.secret(key.private_key_pem)},
+            opts=child,
+        )
+        return ca.cert_pem, secret
+
+    def _ingress_class(
+        self, args: GatewayArgs, child: pulumi.ResourceOptions
+    ) -> k8s.networking.v1.IngressClass:
+        """The `kong` IngressClass every route names, owned by the program (see chart_values)."""
+        return k8s.networking.v1.IngressClass(
+            "kong-ingress-class",
+            metadata=metadata(args.site, INGRESS_CLASS, "gateway"),
+            spec=k8s.networking.v1.IngressClassSpecArgs(controller=INGRESS_CONTROLLER),
             opts=child,
         )
 

@@ -44,4 +44,7 @@ def eck_operator(args: LoggingArgs, child: pulumi.ResourceOptions) -> pulumi.Res
             "podSecurityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         },
         opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(args.after))),
+        # Helm merges values into the chart's defaults, and eck-operator 3.5.0's values.yaml sets
+        # resources.limits.cpu: 1: it must be deleted (the platform sets no CPU limits).
+        removed_defaults=("resources.limits.cpu",),
     )

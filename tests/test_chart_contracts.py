@@ -1,0 +1,162 @@
+"""Our side of each contract with the pinned charts: values that make the rendered objects match
+the platform's intent. The charts cannot be rendered here (`make render-charts` does it where helm
+and the chart repositories are reachable), so each test names the chart fact it relies on, read in
+the chart's templates at the pinned version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import stack_run
+from harness import ROOT, ProgramRun
+from natplat.blocks.charts import removal_yaml
+from natplat.layers.gateway.kong import INGRESS_CONTROLLER, WEBHOOK_SERVICE, WEBHOOK_TLS_SECRET
+from natplat.layers.gateway.routes import INGRESS_CLASS
+from natplat.layers.monitoring import GRAFANA_ROLE, KUBE_STATE_METRICS_COLLECTORS
+from natplat.review.plan import mirror_list
+from natplat.spec.catalog import MONITORING_IMAGES, THANOS_BASE_IMAGE
+
+STACKS = ["local", "staging", "capital", "north", "coast"]
+
+
+def chart(run: ProgramRun, release: str) -> dict[str, Any]:
+    (found,) = [r.inputs for r in run.of_type("kubernetes:helm.sh/v4:Chart") if r.name == release]
+    return found
+
+
+@pytest.fixture(params=STACKS)
+def run(request: pytest.FixtureRequest) -> ProgramRun:
+    return stack_run(request.param)
+
+
+# ---------------------------------------------------------------------------- images as pulled
+
+
+def test_node_exporter_tag_is_what_the_pods_pull(run: ProgramRun) -> None:
+    """prometheus-node-exporter 4.56.1 (templates/_helpers.tpl, "prometheus-node-exporter.image")
+    appends "-distroless" to the tag it is given when image.distroless is true, which
+    kube-prometheus-stack 88.5.3 sets: the program turns it off and the catalog's tag carries the
+    suffix, so the tag pulled is the tag mirrored."""
+    image = chart(run, "monitoring")["values"]["prometheus-node-exporter"]["image"]
+    assert image["distroless"] is False
+    assert image["tag"] == MONITORING_IMAGES["nodeExporter"].tag == "v1.12.1-distroless"
+
+
+def test_air_gapped_mirror_list_names_the_tags_the_pods_pull() -> None:
+    lines = mirror_list(ROOT / "stacks" / "Pulumi.north.yaml")
+    assert any(
+        line.startswith("image quay.io/prometheus/node-exporter:v1.12.1-distroless ") for line in lines
+    )
+    # kube-prometheus-stack 88.5.3's own default for Prometheus is the distroless tag.
+    assert any(line.startswith("image quay.io/prometheus/prometheus:v3.14.0-distroless ") for line in lines)
+    # The Thanos base image is an operator flag, not a pod's image: not mirrored.
+    assert not any("thanos" in line for line in lines)
+
+
+def test_thanos_default_base_image_names_the_mirror_on_air_gapped_sites() -> None:
+    """kube-prometheus-stack 88.5.3 passes prometheusOperator.thanosImage to the operator as
+    --thanos-default-base-image (templates/prometheus-operator/deployment.yaml)."""
+    thanos = chart(stack_run("north"), "monitoring")["values"]["prometheusOperator"]["thanosImage"]
+    assert thanos == {
+        "registry": "mirror.north.platform.gov.example/upstream",
+        "repository": f"{THANOS_BASE_IMAGE.registry}/{THANOS_BASE_IMAGE.repository}",
+        "tag": THANOS_BASE_IMAGE.tag,
+    }
+
+
+# ---------------------------------------------------------------------------- Grafana's reach
+
+
+def test_grafana_reads_only_configmaps_of_its_own_namespace(run: ProgramRun) -> None:
+    """grafana 12.11.1 binds a ClusterRole with get/watch/list on ConfigMaps and Secrets unless
+    rbac.namespaced (templates/clusterrole.yaml), and its namespaced Role also grants Secrets
+    (templates/role.yaml) unless rbac.useExistingRole names another; kube-prometheus-stack sets
+    the dashboards sidecar's searchNamespace to ALL."""
+    grafana = chart(run, "monitoring")["values"]["grafana"]
+    assert grafana["rbac"] == {"create": True, "namespaced": True, "useExistingRole": GRAFANA_ROLE}
+    for sidecar in ("dashboards", "datasources"):
+        assert grafana["sidecar"][sidecar]["resource"] == "configmap"
+        assert grafana["sidecar"][sidecar]["searchNamespace"] == "platform-monitoring"
+    (role,) = [r.inputs for r in run.kubernetes("Role") if r.metadata["name"] == GRAFANA_ROLE]
+    assert role["metadata"]["namespace"] == "platform-monitoring"
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "watch", "list"]}
+    ]
+
+
+def test_kube_state_metrics_does_not_list_secrets(run: ProgramRun) -> None:
+    """kube-state-metrics 8.4.0 grants list/watch on Secrets when its `secrets` collector is on
+    (templates/role.yaml, `has "secrets" $activeCollectors`), which its default list includes."""
+    collectors = chart(run, "monitoring")["values"]["kube-state-metrics"]["collectors"]
+    assert "secrets" not in collectors
+    assert collectors == list(KUBE_STATE_METRICS_COLLECTORS) and "deployments" in collectors
+
+
+def test_grafana_sidecars_are_sized_and_locked_down(run: ProgramRun) -> None:
+    sidecar = chart(run, "monitoring")["values"]["grafana"]["sidecar"]
+    assert sidecar["resources"]["requests"]["cpu"] and sidecar["resources"]["limits"]["memory"]
+    assert sidecar["securityContext"]["readOnlyRootFilesystem"] is True
+    assert sidecar["securityContext"]["allowPrivilegeEscalation"] is False
+
+
+# ---------------------------------------------------------------------------- Kong
+
+
+def test_the_program_owns_the_kong_ingress_class(run: ProgramRun) -> None:
+    """Kong chart 3.4.1 (templates/ingress-class.yaml) emits the IngressClass only when a lookup
+    finds none or finds one annotated meta.helm.sh/release-name: kong; helm.v4.Chart never adds
+    that annotation, so the chart's class would flip on alternate `pulumi up` runs."""
+    values = chart(run, "kong")["values"]
+    assert values["ingressController"]["createIngressClass"] is False
+    (ingress_class,) = run.kubernetes("IngressClass")
+    assert ingress_class.metadata["name"] == INGRESS_CLASS == values["ingressController"]["ingressClass"]
+    assert ingress_class.inputs["spec"]["controller"] == INGRESS_CONTROLLER
+    for ingress in run.kubernetes("Ingress"):
+        assert ingress.inputs["spec"]["ingressClassName"] == INGRESS_CLASS
+
+
+def test_kong_admission_webhook_certificate_is_made_once_by_the_program(run: ProgramRun) -> None:
+    """Kong chart 3.4.1 (templates/admission-webhook.yaml) calls genCA and genSignedCert on every
+    render unless admissionWebhook.certificate.provided: each `pulumi up` would replace them."""
+    webhook = chart(run, "kong")["values"]["ingressController"]["admissionWebhook"]
+    assert webhook["certificate"]["provided"] is True
+    assert webhook["certificate"]["secretName"] == WEBHOOK_TLS_SECRET
+    (ca,) = [c for c in run.of_type("tls:index/selfSignedCert:SelfSignedCert") if c.name == "kong-webhook-ca"]
+    assert webhook["certificate"]["caBundle"].startswith("-----BEGIN CERTIFICATE-----")
+    assert ca.inputs["isCaCertificate"] is True
+    (request,) = run.of_type("tls:index/certRequest:CertRequest")
+    assert f"{WEBHOOK_SERVICE}.platform-gateway.svc" in request.inputs["dnsNames"]
+    (secret,) = [r for r in run.kubernetes("Secret") if r.metadata["name"] == WEBHOOK_TLS_SECRET]
+    assert secret.inputs["type"] == "kubernetes.io/tls"
+    (cert,) = run.of_type("tls:index/locallySignedCert:LocallySignedCert")
+    assert 0 < cert.inputs["earlyRenewalHours"] < cert.inputs["validityPeriodHours"]
+
+
+def test_kong_manager_is_not_published(run: ProgramRun) -> None:
+    """Kong chart 3.4.1 renders the `manager` Service (NodePort by default) when manager.enabled,
+    and sets KONG_ADMIN_GUI_LISTEN from manager.http / manager.tls ("off" when neither is on)."""
+    manager = chart(run, "kong")["values"]["manager"]
+    assert manager == {"enabled": False, "http": {"enabled": False}, "tls": {"enabled": False}}
+
+
+# ---------------------------------------------------------------------------- ECK operator
+
+
+def test_eck_operator_has_no_cpu_limit(run: ProgramRun) -> None:
+    """eck-operator 3.5.0's values.yaml sets resources.limits.cpu: 1 and Helm merges ours into it:
+    only `cpu: null` deletes it, and Pulumi's Python SDK drops nulls from inline values, so it
+    travels in a values file (the provider passes it to Helm as written)."""
+    if run.stack == "local":
+        pytest.skip("no logging layer on the laptop")
+    inputs = chart(run, "eck-operator")
+    assert inputs["values"]["resources"]["limits"] == {"memory": "512Mi"}
+    (removals,) = inputs["valueYamlFiles"]
+    assert yaml.safe_load(removals.text) == {"resources": {"limits": {"cpu": None}}}
+
+
+def test_removal_yaml_nests_and_sorts_paths() -> None:
+    text = removal_yaml(("b.x", "a.y.z", "a.w"))
+    assert text == "a:\n  w: null\n  y:\n    z: null\nb:\n  x: null\n"
