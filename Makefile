@@ -24,7 +24,7 @@ NODE_MODULES := services/node_modules/.installed
 TOOLS_MODULES := tools/node_modules/.installed
 
 .PHONY: help venv checkov test lint test-python validate up down check-local-tools system-deps \
-	services-install test-services lint-dockerfiles bench-services plan plan-diff mirror-list bench-plan \
+	services-install test-services lint-dockerfiles bench-services plan plan-diff render-charts mirror-list bench-plan \
 	lint-workflows
 
 help: ## list the commands
@@ -139,6 +139,11 @@ plan-diff: $(INSTALLED) ## Markdown diff of the offline plan between BASE and th
 	else mkdir -p "$$dir/base-plan"; echo "note: $(BASE) predates the offline plan; every site shows as new" >&2; fi; \
 	$(PROGRAM) -m natplat.review.plan plan --out "$$dir/head-plan" >/dev/null; \
 	mkdir -p build; $(PROGRAM) -m natplat.review.plan diff "$$dir/base-plan" "$$dir/head-plan" | tee build/plan-diff.md
+
+# Where helm and the chart repositories are reachable (ops machines, the pull-request workflow):
+# the pinned charts rendered with each site's planned values, then schema, checkov and invariants.
+render-charts: plan $(CHECKOV_INSTALLED) ## render every site's charts (needs helm) and check what really deploys: make render-charts [SITE=north]
+	@$(PROGRAM) -m natplat.review.render_charts --plan build/plan --out build/render $(if $(SITE),--site $(SITE),)
 
 mirror-list: $(INSTALLED) ## images and charts a site needs, upstream → mirror: make mirror-list SITE=north
 	@test -n "$(SITE)" || { echo "usage: make mirror-list SITE=<site>" >&2; exit 2; }

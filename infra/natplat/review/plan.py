@@ -12,6 +12,7 @@ Secret values never appear: the plan counts secrets and digests inputs, and mask
 from __future__ import annotations
 
 import argparse
+import difflib
 import gc
 import hashlib
 import json
@@ -26,7 +27,15 @@ from typing import Any
 
 import yaml
 
-from natplat.review.offline import PLACEHOLDER, ROOT, STACK_DIR, ProgramRun, contains_secret_text, run_program
+from natplat.review.offline import (
+    PLACEHOLDER,
+    ROOT,
+    STACK_DIR,
+    ProgramRun,
+    contains_secret_text,
+    is_wrapped_secret,
+    run_program,
+)
 from natplat.spec.catalog import (
     CACHE_ENGINES,
     ECK_OPERATOR_CHART,
@@ -135,7 +144,66 @@ def images_used(site: Site, run: ProgramRun) -> list[dict[str, str]]:
     return sorted(used, key=lambda i: i["upstream"])
 
 
+def redacted(value: Any) -> Any:
+    """`value` with every secret (a secret-wrapped input, or a placeholder's text) replaced by
+    `[secret]`: what reviewers and the chart render may see."""
+    if is_wrapped_secret(value):
+        return "[secret]"
+    if isinstance(value, dict):
+        return {k: redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted(v) for v in value]
+    if isinstance(value, str) and (PLACEHOLDER in value or "PRIVATE KEY" in value):
+        return "[secret]"
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # numbers travel as floats; Helm and YAML read 1000 as 1000.0 alike
+    return value
+
+
+def chart_files(run: ProgramRun) -> dict[str, dict[str, str]]:
+    """Per chart release: its values as YAML (secrets redacted) and, where the program deletes
+    chart defaults, the removals file Helm reads before them."""
+    files: dict[str, dict[str, str]] = {}
+    for resource in run.of_type("kubernetes:helm.sh/v4:Chart"):
+        entry = {"values": yaml.safe_dump(redacted(resource.raw_inputs.get("values") or {}), sort_keys=True)}
+        removals = [
+            asset.text for asset in resource.inputs.get("valueYamlFiles") or [] if hasattr(asset, "text")
+        ]
+        if removals:
+            entry["removed"] = "".join(removals)
+        files[resource.name] = entry
+    return files
+
+
+def program_objects(run: ProgramRun) -> list[dict[str, Any]]:
+    """The Kubernetes objects the program creates itself (charts aside), secrets redacted: what
+    `make render-charts` checks together with the charts' own objects."""
+    objects = []
+    for resource in run.resources:
+        if (
+            not (resource.custom and resource.type.startswith("kubernetes:"))
+            or "metadata" not in resource.inputs
+        ):
+            continue
+        if resource.type.startswith("kubernetes:helm.sh/"):
+            continue
+        group_version = resource.type.split(":")[1]
+        group, version = group_version.split("/")
+        obj = {"apiVersion": version if group == "core" else f"{group}/{version}", "kind": resource.kind}
+        obj.update(redacted(resource.raw_inputs))
+        if resource.kind == "Secret":
+            for key in ("data", "stringData"):
+                if key in obj:  # the keys stay visible, never the values
+                    obj[key] = {k: "[secret]" for k in resource.inputs[key]}
+        objects.append(obj)
+    return objects
+
+
 def inventory(stack_file: Path, project_dir: Path = ROOT) -> dict[str, Any]:
+    return _site_plan(stack_file, project_dir)[0]
+
+
+def _site_plan(stack_file: Path, project_dir: Path = ROOT) -> tuple[dict[str, Any], ProgramRun]:
     site = load_stack_file(stack_file)
     run = run_program(stack_file, project_dir)
     if run.error is not None:
@@ -189,7 +257,7 @@ def inventory(stack_file: Path, project_dir: Path = ROOT) -> dict[str, Any]:
         "images": images_used(site, run),
         "secrets": secrets,
         "outputs": outputs,
-    }
+    }, run
 
 
 def summary(inventories: list[dict[str, Any]]) -> str:
@@ -231,14 +299,22 @@ def write_plan(out: Path, stacks_dir: Path = STACK_DIR, project_dir: Path = ROOT
     out.mkdir(parents=True)
     inventories = []
     for stack_file in sorted(stacks_dir.glob("Pulumi.*.yaml")):
-        inv = inventory(stack_file, project_dir)
+        inv, run = _site_plan(stack_file, project_dir)
+        files = chart_files(run)
+        objects = program_objects(run)
+        del run
         # Each run leaves a graph of resources and futures behind; collecting it here keeps the
         # cost per site flat instead of growing with the number of sites already planned.
         gc.collect()
         inventories.append(inv)
         folder = out / inv["site"]
-        folder.mkdir()
+        (folder / "values").mkdir(parents=True)
         (folder / "inventory.json").write_text(json.dumps(inv, indent=2, sort_keys=True) + "\n")
+        for release, entry in sorted(files.items()):
+            (folder / "values" / f"{release}.yaml").write_text(entry["values"])
+            if "removed" in entry:
+                (folder / "values" / f"{release}.removed.yaml").write_text(entry["removed"])
+        (folder / "objects.yaml").write_text(yaml.safe_dump_all(objects, sort_keys=True))
     (out / "summary.md").write_text(summary(inventories))
     return inventories
 
@@ -253,6 +329,26 @@ def _flatten(inv: dict[str, Any]) -> dict[str, str]:
         for namespace, items in namespaces.items()
         for item in items
     }
+
+
+def _values_diff(base: Path, head: Path, release: str) -> list[str]:
+    """The changed lines of a chart's values files, as a Markdown diff block (empty where a side
+    predates the values files)."""
+    lines: list[str] = []
+    for suffix in (".yaml", ".removed.yaml"):
+        a, b = base / f"{release}{suffix}", head / f"{release}{suffix}"
+        if not (a.exists() or b.exists()):
+            continue
+        old = a.read_text().splitlines() if a.exists() else []
+        new = b.read_text().splitlines() if b.exists() else []
+        changes = list(
+            difflib.unified_diff(
+                old, new, f"base/{release}{suffix}", f"head/{release}{suffix}", lineterm="", n=2
+            )
+        )
+        if changes:
+            lines += ["", "```diff", *changes, "```"]
+    return lines
 
 
 def diff(base: Path, head: Path) -> str:
@@ -290,6 +386,7 @@ def diff(base: Path, head: Path) -> str:
                 chart_lines.append(f"- chart `{name}`: {a['version']} → {b['version']}")
             elif a["valuesDigest"] != b["valuesDigest"]:
                 chart_lines.append(f"- chart `{name}`: values changed")
+                chart_lines += _values_diff(base / site / "values", head / site / "values", name)
         old_images = {i["pulledFrom"] for i in before[site]["images"]}
         new_images = {i["pulledFrom"] for i in after[site]["images"]}
         image_lines = [f"- image added: `{i}`" for i in sorted(new_images - old_images)]

@@ -1,0 +1,191 @@
+"""`make render-charts`: render every site's pinned charts with the values the program gives them
+(from the offline plan, secrets redacted), then check what really deploys: the charts' objects
+together with the program's own, against the site's Kubernetes schema (kubernetes-validate,
+strict), checkov (with `.checkov.yaml`'s reasoned skips) and the platform's invariants
+(`natplat.review.render_check`).
+
+It needs `helm` (HELM_VERSION) and the chart repositories, or a folder of unpacked charts
+(`--charts-from`, one `<chart name>/` per chart, as `helm pull --untar` leaves them): it runs on
+ops machines and in the pull-request workflow, not on machines without them.
+
+    python -m natplat.review.render_charts [--plan build/plan] [--out build/render] [--site north ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import yaml
+
+from natplat.layers.gateway.kong import PROXY_SERVICE
+from natplat.review.offline import ROOT
+from natplat.review.plan import CHARTS
+from natplat.review.render_check import SiteFacts, check
+from natplat.spec.stackfile import load_stack_file
+
+HELM_VERSION = "v3.19.0"
+HELM_INSTALL = f"go install helm.sh/helm/v3/cmd/helm@{HELM_VERSION}  (then put $(go env GOPATH)/bin on PATH)"
+MONITORING_API = "monitoring.coreos.com/v1"
+"""Declared to helm: the monitoring layer installs these CRDs in the same `pulumi up`."""
+CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
+BUILT_IN_GROUPS = {
+    "v1",
+    "apps/v1",
+    "batch/v1",
+    "networking.k8s.io/v1",
+    "policy/v1",
+    "rbac.authorization.k8s.io/v1",
+    "autoscaling/v2",
+    "scheduling.k8s.io/v1",
+    "admissionregistration.k8s.io/v1",
+    "apiextensions.k8s.io/v1",
+}
+
+
+def site_facts(inventory: dict[str, Any], image_mirror: str | None) -> SiteFacts:
+    return SiteFacts(
+        site=inventory["site"],
+        gateway_namespace="platform-gateway",
+        gateway_proxy_service=PROXY_SERVICE,
+        allowed_images=frozenset(i["pulledFrom"] for i in inventory["images"]),
+        image_mirror=image_mirror,
+    )
+
+
+def helm_command(
+    chart: dict[str, Any], values_dir: Path, kubernetes_version: str, charts_from: Path | None
+) -> list[str]:
+    upstream = {c.name: c for c in CHARTS}[chart["chart"].rsplit("/", 1)[-1]]
+    source = (
+        [str(charts_from / upstream.name)]
+        if charts_from
+        else [upstream.name, "--repo", upstream.repository, "--version", upstream.version]
+    )
+    files = [values_dir / f"{chart['name']}.removed.yaml", values_dir / f"{chart['name']}.yaml"]
+    return [
+        "helm",
+        "template",
+        chart["name"],
+        *source,
+        "--namespace",
+        chart["namespace"],
+        "--kube-version",
+        f"{kubernetes_version}.0",
+        "--api-versions",
+        MONITORING_API,
+        "--include-crds",
+        *[arg for f in files if f.exists() for arg in ("--values", str(f))],
+    ]
+
+
+def validate_schemas(objects: list[dict[str, Any]], kubernetes_version: str) -> list[str]:
+    problems = []
+    for obj in objects:
+        if obj.get("apiVersion") not in BUILT_IN_GROUPS:
+            continue
+        try:
+            kubernetes_validate.validate(obj, f"{kubernetes_version}.0", strict=True)
+        except kubernetes_validate.ValidationError as error:
+            meta = obj.get("metadata") or {}
+            problems.append(
+                f"schema: {obj['kind']} {meta.get('name')}: {error.message} at {list(error.path)}"
+            )
+    return problems
+
+
+def run_checkov(folder: Path) -> list[str]:
+    if not CHECKOV.exists():
+        return ["checkov: not installed (make checkov)"]
+    result = subprocess.run(
+        [
+            str(CHECKOV),
+            "--config-file",
+            str(ROOT / ".checkov.yaml"),
+            "-d",
+            str(folder),
+            "-o",
+            "json",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        reports = json.loads(result.stdout or "[]")
+    except json.JSONDecodeError:
+        return [f"checkov: unreadable output (exit {result.returncode}): {result.stderr.strip()[:300]}"]
+    reports = reports if isinstance(reports, list) else [reports]
+    return [
+        f"checkov: {failed['check_id']} {failed['resource']} ({failed['file_path']})"
+        for report in reports
+        for failed in (report.get("results") or {}).get("failed_checks", [])
+    ]
+
+
+def render_site(plan: Path, out: Path, site: str, charts_from: Path | None) -> list[str]:
+    inventory = json.loads((plan / site / "inventory.json").read_text())
+    stack = load_stack_file(ROOT / "stacks" / f"Pulumi.{site}.yaml")
+    folder = out / site
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    objects: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for chart in inventory["charts"]:
+        command = helm_command(chart, plan / site / "values", inventory["kubernetesVersion"], charts_from)
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            problems.append(f"helm template {chart['name']}: {result.stderr.strip()}")
+            continue
+        (folder / f"{chart['name']}.yaml").write_text(result.stdout)
+        objects += [d for d in yaml.safe_load_all(result.stdout) if d]
+    program = [d for d in yaml.safe_load_all((plan / site / "objects.yaml").read_text()) if d]
+    (folder / "program.yaml").write_text(yaml.safe_dump_all(program, sort_keys=True))
+    everything = objects + program
+    mirror = stack.registry.image_mirror if stack.registry.air_gapped else None
+    problems += check(everything, site_facts(inventory, mirror))
+    problems += validate_schemas(everything, inventory["kubernetesVersion"])
+    problems += run_checkov(folder)
+    return problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m natplat.review.render_charts")
+    parser.add_argument("--plan", type=Path, default=Path("build/plan"))
+    parser.add_argument("--out", type=Path, default=Path("build/render"))
+    parser.add_argument("--site", action="append", help="only these sites (default: every planned site)")
+    parser.add_argument(
+        "--charts-from", type=Path, help="a folder of unpacked charts instead of the repositories"
+    )
+    args = parser.parse_args(argv)
+    if shutil.which("helm") is None:
+        print(f"helm is needed to render the charts: {HELM_INSTALL}", file=sys.stderr)
+        return 2
+    sites = args.site or sorted(p.parent.name for p in args.plan.glob("*/inventory.json"))
+    if not sites:
+        print(f"no plan in {args.plan}: run `make plan` first", file=sys.stderr)
+        return 2
+    report = ["## Charts as they render", ""]
+    failed = False
+    for site in sites:
+        problems = render_site(args.plan, args.out, site, args.charts_from)
+        failed |= bool(problems)
+        report.append(f"### {site}: {'no problem' if not problems else f'{len(problems)} problem(s)'}")
+        report += [f"- {p}" for p in problems]
+        report.append("")
+    text = "\n".join(report)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "report.md").write_text(text)
+    print(text)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,203 @@
+"""The platform's invariants, checked on what really deploys: the objects the pinned charts render
+with the program's values (`make render-charts`) together with the program's own objects.
+
+Mocks show each chart as one opaque resource, and a chart's behaviour lives in its templates
+(`lookup`, `.Capabilities`, tag suffixes, RBAC defaults). Rendering found a tag suffix the mirror
+list missed, an IngressClass that flips between runs, a Grafana ClusterRole on every Secret and a
+NodePort GUI; these rules catch that class of fault:
+
+- every image a pod runs is one the site's mirror list names (on an air-gapped site, every image
+  starts with the site's mirror);
+- no Service of type NodePort or LoadBalancer but the gateway's proxy;
+- no Role or ClusterRole grants read on Secrets, except the operators' own (listed with reasons);
+- every ServiceMonitor selects at least one Service, on a port that Service has;
+- every container, init containers included, requests CPU and memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
+IMAGE_CUSTOM_KINDS = {"Prometheus", "Alertmanager", "Elasticsearch", "Kibana", "Logstash", "Beat"}
+"""Custom resources whose `spec.image` is what their operator's pods pull."""
+
+SECRET_READERS: dict[tuple[str, str], str] = {
+    (
+        "ClusterRole",
+        "eck-operator",
+    ): "the ECK operator writes and reads the stack's users, certificates and keystores",
+    (
+        "ClusterRole",
+        "monitoring-operator",
+    ): "prometheus-operator reads the Secrets monitors and Alertmanager reference",
+    ("ClusterRole", "kong-kong"): "Kong's ingress controller reads TLS certificates and consumer credentials",
+    ("Role", "kong-kong"): "Kong's ingress controller, in its own namespace (leader election, its Secrets)",
+}
+"""The operators whose job is to read Secrets, by (kind, name) as the charts name them."""
+
+READ_VERBS = {"get", "list", "watch", "*"}
+
+
+@dataclass(frozen=True)
+class SiteFacts:
+    site: str
+    gateway_namespace: str
+    gateway_proxy_service: str
+    allowed_images: frozenset[str]
+    """Every image reference the site's mirror list names (as pods pull them)."""
+    image_mirror: str | None = None
+    secret_readers: Mapping[tuple[str, str], str] = field(default_factory=lambda: dict(SECRET_READERS))
+
+
+def _name(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    namespace = meta.get("namespace")
+    return f"{obj.get('kind')} {namespace + '/' if namespace else ''}{meta.get('name')}"
+
+
+def pod_spec(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    kind = obj.get("kind")
+    spec = obj.get("spec") or {}
+    if kind == "Pod":
+        return spec
+    if kind == "CronJob":
+        return ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec")
+    if kind in WORKLOAD_KINDS:
+        return (spec.get("template") or {}).get("spec")
+    return None
+
+
+def containers(spec: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    yield from spec.get("initContainers") or []
+    yield from spec.get("containers") or []
+
+
+def _images(obj: Mapping[str, Any]) -> Iterator[str]:
+    spec = pod_spec(obj)
+    if spec is not None:
+        for container in containers(spec):
+            if container.get("image"):
+                yield container["image"]
+    elif obj.get("kind") in IMAGE_CUSTOM_KINDS and (obj.get("spec") or {}).get("image"):
+        yield obj["spec"]["image"]
+
+
+def check_images(objects: Iterable[Mapping[str, Any]], facts: SiteFacts) -> list[str]:
+    problems = []
+    for obj in objects:
+        for image in _images(obj):
+            if facts.image_mirror and not image.startswith(f"{facts.image_mirror}/"):
+                problems.append(
+                    f"{_name(obj)}: image {image} is not from the site's mirror {facts.image_mirror}"
+                )
+            elif image not in facts.allowed_images:
+                problems.append(f"{_name(obj)}: image {image} is not in the site's mirror list")
+    return problems
+
+
+def check_exposure(objects: Iterable[Mapping[str, Any]], facts: SiteFacts) -> list[str]:
+    problems = []
+    for obj in objects:
+        if obj.get("kind") != "Service":
+            continue
+        kind = (obj.get("spec") or {}).get("type", "ClusterIP")
+        meta = obj.get("metadata") or {}
+        proxy = (
+            meta.get("name") == facts.gateway_proxy_service
+            and meta.get("namespace") == facts.gateway_namespace
+        )
+        if kind in ("NodePort", "LoadBalancer") and not proxy:
+            problems.append(f"{_name(obj)}: type {kind}; only the gateway's proxy may be exposed")
+    return problems
+
+
+def _reads_secrets(rule: Mapping[str, Any]) -> bool:
+    groups = set(rule.get("apiGroups") or [])
+    resources = set(rule.get("resources") or [])
+    verbs = set(rule.get("verbs") or [])
+    return bool(groups & {"", "*"}) and bool(resources & {"secrets", "*"}) and bool(verbs & READ_VERBS)
+
+
+def check_secret_readers(objects: Iterable[Mapping[str, Any]], facts: SiteFacts) -> list[str]:
+    problems = []
+    for obj in objects:
+        kind = obj.get("kind")
+        if kind not in ("Role", "ClusterRole"):
+            continue
+        name = (obj.get("metadata") or {}).get("name", "")
+        if (kind, name) in facts.secret_readers:
+            continue
+        if any(_reads_secrets(rule) for rule in obj.get("rules") or []):
+            problems.append(f"{_name(obj)}: grants read on Secrets and is not an operator's own role")
+    return problems
+
+
+def _selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    if not selector:
+        return True
+    wanted = selector.get("matchLabels") or {}
+    if any(labels.get(k) != v for k, v in wanted.items()):
+        return False
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression["key"], expression["operator"], expression.get("values") or []
+        if (
+            (operator == "In" and labels.get(key) not in values)
+            or (operator == "NotIn" and labels.get(key) in values)
+            or (operator == "Exists" and key not in labels)
+            or (operator == "DoesNotExist" and key in labels)
+        ):
+            return False
+    return True
+
+
+def check_service_monitors(objects: Iterable[Mapping[str, Any]], facts: SiteFacts) -> list[str]:
+    objects = list(objects)
+    services = [o for o in objects if o.get("kind") == "Service"]
+    problems = []
+    for monitor in (o for o in objects if o.get("kind") == "ServiceMonitor"):
+        spec = monitor.get("spec") or {}
+        home = (monitor.get("metadata") or {}).get("namespace")
+        scope = spec.get("namespaceSelector") or {}
+        namespaces = None if scope.get("any") else set(scope.get("matchNames") or [home])
+        ports = {e.get("port") for e in spec.get("endpoints") or [] if e.get("port")}
+        matched = [
+            s
+            for s in services
+            if (namespaces is None or (s.get("metadata") or {}).get("namespace") in namespaces)
+            and _selects(spec.get("selector") or {}, (s.get("metadata") or {}).get("labels") or {})
+        ]
+        if not matched:
+            problems.append(f"{_name(monitor)}: selects no Service")
+            continue
+        named = {p.get("name") for s in matched for p in (s.get("spec") or {}).get("ports") or []}
+        if ports - named:
+            problems.append(f"{_name(monitor)}: port(s) {sorted(ports - named)} on no selected Service")
+    return problems
+
+
+def check_requests(objects: Iterable[Mapping[str, Any]], facts: SiteFacts) -> list[str]:
+    problems = []
+    for obj in objects:
+        spec = pod_spec(obj)
+        if spec is None:
+            continue
+        for container in containers(spec):
+            requests = (container.get("resources") or {}).get("requests") or {}
+            missing = [r for r in ("cpu", "memory") if r not in requests]
+            if missing:
+                problems.append(
+                    f"{_name(obj)}: container {container.get('name')!r} requests no {' or '.join(missing)}"
+                )
+    return problems
+
+
+CHECKS = (check_images, check_exposure, check_secret_readers, check_service_monitors, check_requests)
+
+
+def check(objects: Iterable[Mapping[str, Any]], facts: SiteFacts) -> list[str]:
+    """Every rule over every object: one line per problem, naming the object."""
+    objects = [o for o in objects if isinstance(o, Mapping) and o.get("kind")]
+    return [problem for rule in CHECKS for problem in rule(objects, facts)]

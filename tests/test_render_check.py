@@ -1,0 +1,227 @@
+"""The invariant checker `make render-charts` runs on rendered charts: each rule on a small manifest
+that breaks it and one that keeps it (the charts cannot be rendered on a machine without helm and
+the chart repositories; the pull-request workflow renders them for every site)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from natplat.layers.gateway.kong import PROXY_SERVICE
+from natplat.review.render_charts import helm_command, site_facts
+from natplat.review.render_check import (
+    SiteFacts,
+    check,
+    check_exposure,
+    check_images,
+    check_requests,
+    check_secret_readers,
+    check_service_monitors,
+)
+
+MIRROR = "mirror.north.example/upstream"
+FACTS = SiteFacts(
+    site="north",
+    gateway_namespace="platform-gateway",
+    gateway_proxy_service=PROXY_SERVICE,
+    allowed_images=frozenset({f"{MIRROR}/quay.io/prometheus/node-exporter:v1.12.1-distroless"}),
+    image_mirror=MIRROR,
+)
+
+
+def daemon_set(image: str, requests: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "node-exporter", "namespace": "platform-node-agents"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "node-exporter",
+                            "image": image,
+                            "resources": {
+                                "requests": requests
+                                if requests is not None
+                                else {"cpu": "10m", "memory": "32Mi"}
+                            },
+                        }
+                    ]
+                }
+            }
+        },
+    }
+
+
+def service(
+    name: str, namespace: str, kind: str = "ClusterIP", labels: dict | None = None, port: str = "http"
+):
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+        "spec": {"type": kind, "ports": [{"name": port, "port": 80}]},
+    }
+
+
+def role(kind: str, name: str, resources: list[str], verbs: list[str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": {"name": name, **({"namespace": "platform-monitoring"} if kind == "Role" else {})},
+        "rules": [{"apiGroups": [""], "resources": resources, "verbs": verbs}],
+    }
+
+
+def monitor(selector: dict[str, Any], port: str = "http", namespace_selector: dict | None = None):
+    return {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "redis-ha", "namespace": "platform-cache"},
+        "spec": {
+            "selector": selector,
+            "endpoints": [{"port": port}],
+            **({"namespaceSelector": namespace_selector} if namespace_selector else {}),
+        },
+    }
+
+
+# (rule, objects that break it, objects that keep it)
+CASES = [
+    (
+        # The node exporter's tag suffix: what the chart renders vs what the mirror list names.
+        check_images,
+        [daemon_set(f"{MIRROR}/quay.io/prometheus/node-exporter:v1.12.1-distroless-distroless")],
+        [daemon_set(f"{MIRROR}/quay.io/prometheus/node-exporter:v1.12.1-distroless")],
+    ),
+    (
+        check_images,
+        [daemon_set("quay.io/prometheus/node-exporter:v1.12.1-distroless")],
+        [daemon_set(f"{MIRROR}/quay.io/prometheus/node-exporter:v1.12.1-distroless")],
+    ),
+    (
+        # Kong Manager's Service, NodePort by default in the chart.
+        check_exposure,
+        [service("kong-kong-manager", "platform-gateway", "NodePort")],
+        [
+            service(PROXY_SERVICE, "platform-gateway", "NodePort"),
+            service("kong-kong-manager", "platform-gateway"),
+        ],
+    ),
+    (
+        check_exposure,
+        [service(PROXY_SERVICE, "platform-services", "LoadBalancer")],
+        [service(PROXY_SERVICE, "platform-gateway", "LoadBalancer")],
+    ),
+    (
+        # Grafana's chart ClusterRole on ConfigMaps and Secrets.
+        check_secret_readers,
+        [
+            role(
+                "ClusterRole",
+                "monitoring-grafana-clusterrole",
+                ["configmaps", "secrets"],
+                ["get", "watch", "list"],
+            )
+        ],
+        [role("Role", "grafana-dashboards-reader", ["configmaps"], ["get", "watch", "list"])],
+    ),
+    (
+        check_secret_readers,
+        [role("Role", "anything", ["*"], ["list"])],
+        [role("ClusterRole", "eck-operator", ["secrets"], ["*"]), role("Role", "x", ["secrets"], ["create"])],
+    ),
+    (
+        # redis-ha's HAProxy monitor where no HAProxy runs.
+        check_service_monitors,
+        [
+            monitor({"matchLabels": {"app": "redis-ha-haproxy"}}),
+            service("redis-ha", "platform-cache", labels={"app": "redis-ha"}),
+        ],
+        [
+            monitor({"matchLabels": {"app": "redis-ha"}}),
+            service("redis-ha", "platform-cache", labels={"app": "redis-ha"}),
+        ],
+    ),
+    (
+        check_service_monitors,
+        [
+            monitor({"matchLabels": {"app": "redis-ha"}}, port="metrics"),
+            service("redis-ha", "platform-cache", labels={"app": "redis-ha"}),
+        ],
+        [
+            monitor(
+                {"matchLabels": {"app": "redis-ha"}}, namespace_selector={"matchNames": ["platform-cache"]}
+            ),
+            service("redis-ha", "platform-cache", labels={"app": "redis-ha"}),
+        ],
+    ),
+    (
+        # Grafana's sidecars and redis-ha's HAProxy config-init without requests.
+        check_requests,
+        [daemon_set(f"{MIRROR}/x:1", requests={"memory": "32Mi"})],
+        [daemon_set(f"{MIRROR}/x:1")],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("rule", "bad", "good"), CASES, ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(CASES)]
+)
+def test_each_rule_refuses_a_breach_and_accepts_compliance(rule, bad, good) -> None:
+    assert rule(bad, FACTS), f"{rule.__name__} accepted a breach"
+    assert rule(good, FACTS) == []
+
+
+def test_an_online_site_checks_images_against_its_list_only() -> None:
+    online = SiteFacts("capital", "platform-gateway", PROXY_SERVICE, frozenset({"quay.io/x:1"}))
+    assert check_images([daemon_set("quay.io/x:1")], online) == []
+    assert check_images([daemon_set("quay.io/x:2")], online) == [
+        "DaemonSet platform-node-agents/node-exporter: image quay.io/x:2 is not in the site's mirror list"
+    ]
+
+
+def test_custom_resources_images_and_init_containers_count() -> None:
+    prometheus = {
+        "kind": "Prometheus",
+        "metadata": {"name": "p", "namespace": "m"},
+        "spec": {"image": "quay.io/prometheus/prometheus:v3.14.0"},
+    }
+    assert check_images([prometheus], FACTS)
+    job = daemon_set(f"{MIRROR}/quay.io/prometheus/node-exporter:v1.12.1-distroless")
+    job["spec"]["template"]["spec"]["initContainers"] = [{"name": "init", "image": f"{MIRROR}/busybox:1"}]
+    problems = check([job], FACTS)
+    assert any("busybox" in p for p in problems) and any(
+        "'init' requests no cpu or memory" in p for p in problems
+    )
+
+
+def test_check_ignores_empty_documents() -> None:
+    assert check([None, {}, copy.deepcopy(service("a", "b"))], FACTS) == []  # type: ignore[list-item]
+
+
+def test_helm_command_renders_the_pinned_chart_with_the_sites_values(tmp_path) -> None:
+    (tmp_path / "eck-operator.yaml").write_text("{}\n")
+    (tmp_path / "eck-operator.removed.yaml").write_text("resources:\n  limits:\n    cpu: null\n")
+    chart = {
+        "name": "eck-operator",
+        "chart": "oci://mirror.north.example/charts/eck-operator",
+        "namespace": "platform-logging",
+    }
+    command = helm_command(chart, tmp_path, "1.34", None)
+    assert command[:4] == ["helm", "template", "eck-operator", "eck-operator"]
+    assert command[command.index("--repo") + 1] == "https://helm.elastic.co"
+    assert command[command.index("--version") + 1] == "3.5.0"
+    assert command[command.index("--kube-version") + 1] == "1.34.0"
+    assert "monitoring.coreos.com/v1" in command
+    values = [command[i + 1] for i, arg in enumerate(command) if arg == "--values"]
+    assert values == [str(tmp_path / "eck-operator.removed.yaml"), str(tmp_path / "eck-operator.yaml")]
+
+
+def test_site_facts_come_from_the_plan() -> None:
+    inventory = {"site": "north", "images": [{"upstream": "a", "pulledFrom": f"{MIRROR}/a:1"}]}
+    facts = site_facts(inventory, MIRROR)
+    assert facts.allowed_images == {f"{MIRROR}/a:1"} and facts.image_mirror == MIRROR
