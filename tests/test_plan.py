@@ -54,6 +54,32 @@ def test_the_plan_never_prints_a_secret_value(north: dict) -> None:
         assert marker not in text
 
 
+def test_values_files_and_objects_hold_no_secret_value(tmp_path: Path) -> None:
+    project = project_with(tmp_path, {"north": stack("north")})
+    write_plan(project / "plan", project / "stacks", project)
+    files = sorted((project / "plan" / "north").rglob("*.yaml"))
+    assert {f.name for f in files} >= {
+        "kong.yaml",
+        "monitoring.yaml",
+        "objects.yaml",
+        "eck-operator.removed.yaml",
+    }
+    for file in files:
+        text = file.read_text()
+        for marker in (PLACEHOLDER, "PRIVATE KEY"):
+            assert marker not in text, file
+    objects = list(yaml.safe_load_all((project / "plan" / "north" / "objects.yaml").read_text()))
+    (pull,) = [
+        o
+        for o in objects
+        if o["kind"] == "Secret"
+        and o["metadata"]["name"] == "registry-pull"
+        and o["metadata"]["namespace"] == "platform-services"
+    ]
+    assert pull["stringData"] == {".dockerconfigjson": "[secret]"}
+    assert all("apiVersion" in o and "kind" in o for o in objects)
+
+
 def test_summary_is_one_table_a_reviewer_reads(north: dict) -> None:
     text = summary([north])
     assert "| north | medium | 1.34 | yes |" in text
@@ -92,6 +118,10 @@ def test_plan_diff_reports_the_touched_site_and_what_changed(tmp_path: Path) -> 
     assert "- added `Job platform-logging/logs-retention-" in text
     assert "- removed `Job platform-logging/logs-retention-" in text
     assert "- chart `redis-ha`: values changed" in text
+    # The values files show which chart values moved, line by line.
+    assert "--- base/redis-ha.yaml\n+++ head/redis-ha.yaml" in text
+    assert "-  repository: docker.io/valkey/valkey\n" in text
+    assert "+  repository: docker.io/library/redis\n" in text
     assert "- image added: `docker.io/library/redis:8.2.3-alpine`" in text
     assert diff(base / "plan", base / "plan") == "## Offline plan diff\n\nNo site changes.\n"
 
