@@ -414,6 +414,54 @@ class ServiceSpec(Settings):
 
 # ---------------------------------------------------------------------------- the site
 
+RESERVED_SERVICE_NAMES: dict[str, str] = {
+    "auth": "'auth' is deployed by the auth section, not listed here",
+    # A service's NetworkPolicy is named after it, in the namespace where the baseline's are.
+    "default-deny": "'default-deny' is the baseline's NetworkPolicy in platform-services",
+    "allow-dns-egress": "'allow-dns-egress' is the baseline's NetworkPolicy in platform-services",
+}
+"""Names a listed service may not take: the objects named after a service (Deployment, Service,
+ServiceAccount, autoscaler, disruption budget, ServiceMonitor, NetworkPolicy, Ingress) would
+collide with what the platform puts in the services' namespace (a test derives these from the
+program's objects)."""
+
+PLATFORM_PATHS: dict[str, str] = {
+    "/healthz": "every service's liveness probe (never routed)",
+    "/readyz": "every service's readiness probe (never routed)",
+    "/metrics": "every service's Prometheus endpoint (never routed)",
+    "/.well-known": "the token issuer's (JWKS, OIDC discovery)",
+    "/oauth": "the token issuer's (token endpoint)",
+}
+"""Paths a service may not claim on the API host, nor a prefix of, nor anything under."""
+
+
+def _nested(a: str, b: str) -> bool:
+    """Whether one path prefix contains the other, by whole segments."""
+    return a == b or a.startswith(f"{b}/") or b.startswith(f"{a}/")
+
+
+def _find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(edges.get(node, ())):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state and (found := visit(target)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
 CONFIG_KEYS = (
     "site",
     "cluster",
@@ -461,7 +509,14 @@ class Site(Settings):
 
     @model_validator(mode="after")
     def _site_rules(self) -> Site:
-        for rule in (self._gateway_rules, self._service_rules, self._registry_rules):
+        for rule in (
+            self._gateway_rules,
+            self._service_rules,
+            self._route_rules,
+            self._graph_rules,
+            self._identity_rules,
+            self._registry_rules,
+        ):
             rule()
         return self
 
@@ -486,19 +541,92 @@ class Site(Settings):
 
     def _service_rules(self) -> None:
         names = [service.name for service in self.services]
-        reserved = {"auth"}
         for index, service in enumerate(self.services):
             at = f"services[{index}]"
-            if service.name in reserved:
-                raise problem(f"{at}.name", "'auth' is deployed by the auth section, not listed here")
-            if names.count(service.name) > 1:
-                raise problem(f"{at}.name", f"'{service.name}' is listed more than once")
+            if service.name in RESERVED_SERVICE_NAMES:
+                raise problem(f"{at}.name", RESERVED_SERVICE_NAMES[service.name])
+            if service.name in names[:index]:
+                first = names.index(service.name)
+                raise problem(f"{at}.name", f"'{service.name}' is already services[{first}].name")
             for key, targets in (("callers", service.callers), ("dependsOn", service.depends_on)):
                 for target in targets:
                     if target not in names:
                         raise problem(f"{at}.{key}", f"names '{target}', which is not a listed service")
             if service.cache and not self.cache.enabled:
                 raise problem(f"{at}.cache", "needs the cache layer (cache.enabled: true)")
+
+    def _route_rules(self) -> None:
+        """Every route a service claims on the API host is its own: not the whole host, not a
+        platform endpoint, and no other service's route is the same or nested in it (Ingress
+        paths are prefixes, so Kong would send part of one service's traffic to the other)."""
+        claimed: list[tuple[str, str, str]] = []  # (route, key path, service)
+        for index, service in enumerate(self.services):
+            for position, route in enumerate(service.routes):
+                at = f"services[{index}].routes[{position}]"
+                if route == "/":
+                    raise problem(at, "'/' would claim the whole API host: name the service's own prefix")
+                if route.endswith("/") or "//" in route or any(p in (".", "..") for p in route.split("/")):
+                    raise problem(
+                        at,
+                        f"'{route}' is not a clean path prefix (no trailing '/', empty, '.' or '..' segment)",
+                    )
+                for endpoint, owner in PLATFORM_PATHS.items():
+                    if _nested(route, endpoint):
+                        raise problem(at, f"'{route}' overlaps '{endpoint}', which is {owner}")
+                for other, other_at, other_service in claimed:
+                    if _nested(route, other):
+                        whose = "the same service" if other_service == service.name else f"'{other_service}'"
+                        raise problem(
+                            at,
+                            f"'{route}' overlaps {other_at} '{other}' of {whose}: "
+                            "Kong routes by prefix, so one route would take the other's requests",
+                        )
+                claimed.append((route, at, service.name))
+
+    def _graph_rules(self) -> None:
+        """`callers` and `dependsOn` draw one graph (a caller depends on what it calls): no
+        service names itself, and the graph has no cycle (a cycle has no order to start in)."""
+        edges: dict[str, set[str]] = {service.name: set() for service in self.services}
+        for index, service in enumerate(self.services):
+            for key, targets in (("callers", service.callers), ("dependsOn", service.depends_on)):
+                if service.name in targets:
+                    raise problem(f"services[{index}].{key}", f"names '{service.name}' itself")
+            edges[service.name] |= set(service.depends_on)
+            for caller in service.callers:
+                edges.setdefault(caller, set()).add(service.name)
+        if cycle := _find_cycle(edges):
+            index = next(i for i, s in enumerate(self.services) if s.name == cycle[0])
+            raise problem(
+                f"services[{index}]",
+                "callers and dependsOn form a cycle: " + " → ".join(cycle) + " (each arrow: depends on)",
+            )
+
+    def _identity_rules(self) -> None:
+        """Names that must be unique within a site, across sections."""
+        ids = [client.id for client in self.auth.clients]
+        for index, client in enumerate(self.auth.clients):
+            if client.id in ids[:index]:
+                first = ids.index(client.id)
+                raise problem(
+                    f"auth.clients[{index}].id", f"'{client.id}' is already auth.clients[{first}].id"
+                )
+        if not self.gateway.enabled:
+            return
+        hosts: list[tuple[str, str]] = [("gateway.hostname", self.gateway.hostname)]
+        if self.auth.enabled:
+            hosts.append(("auth.hostname", self.auth.hostname))
+        if self.monitoring.enabled:
+            hosts.append(("monitoring.grafanaHostname", self.monitoring.grafana_hostname))
+        if self.logging.enabled:
+            hosts.append(("logging.kibanaHostname", self.logging.kibana_hostname))
+        for position, (key, host) in enumerate(hosts):
+            for other_key, other in hosts[:position]:
+                if host == other:
+                    raise problem(
+                        key,
+                        f"'{host}' is also {other_key}: both would claim the Ingress host "
+                        f"{host}.{self.site.domain}",
+                    )
 
     def _registry_rules(self) -> None:
         if self.is_local and self.registry.air_gapped:
