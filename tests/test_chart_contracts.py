@@ -137,9 +137,12 @@ def test_kong_admission_webhook_certificate_is_made_once_by_the_program(run: Pro
 
 def test_kong_manager_is_not_published(run: ProgramRun) -> None:
     """Kong chart 3.4.1 renders the `manager` Service (NodePort by default) when manager.enabled,
-    and sets KONG_ADMIN_GUI_LISTEN from manager.http / manager.tls ("off" when neither is on)."""
-    manager = chart(run, "kong")["values"]["manager"]
-    assert manager == {"enabled": False, "http": {"enabled": False}, "tls": {"enabled": False}}
+    and sets KONG_ADMIN_GUI_LISTEN from `manager` only in enterprise mode (templates/_helpers.tpl,
+    "kong.env"): in OSS mode Kong keeps its default listener on every interface unless
+    env.admin_gui_listen says otherwise (found by rendering the chart, not by reading values)."""
+    values = chart(run, "kong")["values"]
+    assert values["manager"] == {"enabled": False, "http": {"enabled": False}, "tls": {"enabled": False}}
+    assert values["env"]["admin_gui_listen"] == "off"
 
 
 # ---------------------------------------------------------------------------- ECK operator
@@ -160,3 +163,11 @@ def test_eck_operator_has_no_cpu_limit(run: ProgramRun) -> None:
 def test_removal_yaml_nests_and_sorts_paths() -> None:
     text = removal_yaml(("b.x", "a.y.z", "a.w"))
     assert text == "a:\n  w: null\n  y:\n    z: null\nb:\n  x: null\n"
+
+
+def test_haproxy_pods_get_no_api_token(run: ProgramRun) -> None:
+    """redis-ha 4.39.0 mounts a service-account token in HAProxy's pods unless
+    haproxy.serviceAccount.automountToken is false (its default is true); HAProxy never calls the
+    API (checkov CKV_K8S_38 on the rendered Deployment)."""
+    haproxy = chart(run, "redis-ha")["values"]["haproxy"]
+    assert haproxy["serviceAccount"] == {"create": True, "automountToken": False}

@@ -132,7 +132,10 @@ CASES = [
     (
         check_secret_readers,
         [role("Role", "anything", ["*"], ["list"])],
-        [role("ClusterRole", "eck-operator", ["secrets"], ["*"]), role("Role", "x", ["secrets"], ["create"])],
+        [
+            role("ClusterRole", "elastic-operator", ["secrets"], ["*"]),
+            role("Role", "x", ["secrets"], ["create"]),
+        ],
     ),
     (
         # redis-ha's HAProxy monitor where no HAProxy runs.
@@ -225,3 +228,22 @@ def test_site_facts_come_from_the_plan() -> None:
     inventory = {"site": "north", "images": [{"upstream": "a", "pulledFrom": f"{MIRROR}/a:1"}]}
     facts = site_facts(inventory, MIRROR)
     assert facts.allowed_images == {f"{MIRROR}/a:1"} and facts.image_mirror == MIRROR
+
+
+def test_monitors_of_cluster_services_select_what_every_cluster_has() -> None:
+    """kube-prometheus-stack 88.5.3's kubelet and apiserver ServiceMonitors select Services no chart
+    renders: default/kubernetes, and the kubelet Service prometheus-operator maintains."""
+    kubelet = monitor(
+        {"matchLabels": {"app.kubernetes.io/name": "kubelet", "k8s-app": "kubelet"}},
+        port="https-metrics",
+        namespace_selector={"matchNames": ["kube-system"]},
+    )
+    apiserver = monitor(
+        {"matchLabels": {"component": "apiserver", "provider": "kubernetes"}},
+        port="https",
+        namespace_selector={"matchNames": ["default"]},
+    )
+    assert check_service_monitors([kubelet, apiserver], FACTS) == []
+    wrong = copy.deepcopy(kubelet)
+    wrong["spec"]["namespaceSelector"]["matchNames"] = ["platform-monitoring"]
+    assert check_service_monitors([wrong], FACTS)

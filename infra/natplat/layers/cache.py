@@ -243,6 +243,9 @@ def chart_values(args: CacheArgs) -> dict[str, Any]:
             "podDisruptionBudget": {"minAvailable": 1} if ha else {},
             "hardAntiAffinity": True,
             "containerSecurityContext": HARDENED_CONTAINER,
+            # HAProxy never calls the Kubernetes API: no token in its pods (the chart mounts one
+            # unless haproxy.serviceAccount.automountToken is false).
+            "serviceAccount": {"create": True, "automountToken": False},
             # The chart renders the HAProxy ServiceMonitor whenever metrics and the monitor are on,
             # HAProxy or not: where there is no HAProxy it would select nothing.
             "metrics": {

@@ -27,7 +27,7 @@ IMAGE_CUSTOM_KINDS = {"Prometheus", "Alertmanager", "Elasticsearch", "Kibana", "
 SECRET_READERS: dict[tuple[str, str], str] = {
     (
         "ClusterRole",
-        "eck-operator",
+        "elastic-operator",
     ): "the ECK operator writes and reads the stack's users, certificates and keystores",
     (
         "ClusterRole",
@@ -39,6 +39,35 @@ SECRET_READERS: dict[tuple[str, str], str] = {
 """The operators whose job is to read Secrets, by (kind, name) as the charts name them."""
 
 READ_VERBS = {"get", "list", "watch", "*"}
+
+CLUSTER_SERVICES: tuple[dict[str, Any], ...] = (
+    {
+        "kind": "Service",
+        "metadata": {
+            "name": "kubernetes",
+            "namespace": "default",
+            "labels": {"component": "apiserver", "provider": "kubernetes"},
+        },
+        "spec": {"ports": [{"name": "https", "port": 443}]},
+    },
+    {
+        "kind": "Service",
+        "metadata": {
+            "name": "monitoring-kubelet",
+            "namespace": "kube-system",
+            "labels": {"app.kubernetes.io/name": "kubelet", "k8s-app": "kubelet"},
+        },
+        "spec": {
+            "ports": [
+                {"name": n, "port": p}
+                for n, p in (("https-metrics", 10250), ("http-metrics", 10255), ("cadvisor", 4194))
+            ]
+        },
+    },
+)
+"""Services every cluster has that no chart renders: the API server's own, and the kubelet Service
+prometheus-operator maintains (kube-prometheus-stack 88.5.3 passes
+--kubelet-service=kube-system/<release>-kubelet). Their ServiceMonitors select them."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +184,7 @@ def _selects(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
 
 def check_service_monitors(objects: Iterable[Mapping[str, Any]], facts: SiteFacts) -> list[str]:
     objects = list(objects)
-    services = [o for o in objects if o.get("kind") == "Service"]
+    services = [o for o in objects if o.get("kind") == "Service"] + list(CLUSTER_SERVICES)
     problems = []
     for monitor in (o for o in objects if o.get("kind") == "ServiceMonitor"):
         spec = monitor.get("spec") or {}

@@ -159,6 +159,9 @@ def chart_values(args: GatewayArgs) -> dict[str, Any]:
             "ssl_cert": f"/etc/secrets/{TLS_SECRET}/tls.crt",
             "ssl_cert_key": f"/etc/secrets/{TLS_SECRET}/tls.key",
             "headers": "off",  # no Server / Via / X-Kong-* banners towards clients
+            # Kong Manager's listener: Kong's default binds every interface (0.0.0.0:8002/8445),
+            # and chart 3.4.1 sets KONG_ADMIN_GUI_LISTEN from `manager` only in enterprise mode.
+            "admin_gui_listen": "off",
             # No X-Forwarded-For is trusted: the client address Kong sees is the connection's
             # (kept by externalTrafficPolicy: Local), so a client cannot forge another's address
             # to slip out of its rate limit.
@@ -208,9 +211,8 @@ def chart_values(args: GatewayArgs) -> dict[str, Any]:
                 },
             },
         },
-        # Kong Manager: the chart renders a NodePort Service for it by default and, in OSS mode,
-        # sets admin_gui_listen to every interface. No GUI: the Service is off and, with neither
-        # listener enabled, the chart sets KONG_ADMIN_GUI_LISTEN=off.
+        # Kong Manager: the chart renders a NodePort Service for it by default; no GUI, no Service
+        # (its listener is off through env.admin_gui_listen above).
         "manager": {"enabled": False, "http": {"enabled": False}, "tls": {"enabled": False}},
         # DB-less: nothing to wait for, no migrations.
         "waitImage": {"enabled": False},
