@@ -25,6 +25,7 @@ TOOLS_MODULES := tools/node_modules/.installed
 
 .PHONY: help venv checkov test lint test-python validate up down check-local-tools system-deps \
 	services-install test-services lint-dockerfiles bench-services plan plan-diff render-charts mirror-list bench-plan \
+	secrets rekey \
 	lint-workflows
 
 help: ## list the commands
@@ -97,6 +98,14 @@ bench-services: $(NODE_MODULES) system-deps ## load-test the offices API (cache 
 validate: $(INSTALLED) ## check a stack file offline: make validate FILE=stacks/Pulumi.<site>.yaml
 	@test -n "$(FILE)" || { echo "usage: make validate FILE=path/to/Pulumi.<site>.yaml" >&2; exit 2; }
 	@$(PROGRAM) -m natplat.review.validate $(FILE)
+
+secrets: $(INSTALLED) ## every secure key path of a site's stack file (placeholders marked): make secrets SITE=north
+	@test -n "$(SITE)" || { echo "usage: make secrets SITE=<site>" >&2; exit 2; }
+	@$(PROGRAM) -m natplat.review.secrets list stacks/Pulumi.$(SITE).yaml
+
+rekey: $(INSTALLED) ## encrypt a site's secure values anew for your passphrase or Vault: make rekey SITE=north VALUES=<folder> [PROVIDER=…]
+	@test -n "$(SITE)" -a -n "$(VALUES)" || { echo "usage: make rekey SITE=<site> VALUES=<folder with one file per key path> [PROVIDER=passphrase]" >&2; exit 2; }
+	@$(PROGRAM) -m natplat.review.secrets rekey $(SITE) --values $(VALUES) --secrets-provider $(or $(PROVIDER),passphrase)
 
 check-local-tools: ## check for the Pulumi CLI, Docker and kind that `make up` needs
 	@missing=0; \
