@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import stack_run
 from harness import PROGRAM_DIR, STACKS, ProgramRun
 
 
@@ -79,3 +80,23 @@ def test_no_module_of_the_program_shadows_the_standard_library() -> None:
 
 def test_stack_list_is_what_the_folder_holds() -> None:
     assert sorted(STACKS) == ["capital", "coast", "local", "north", "staging"]
+
+
+def test_no_secret_or_config_map_has_an_empty_data_map(run: ProgramRun) -> None:
+    """An empty `data`/`stringData` is diffed as newly added on every `pulumi up`, and Secret data
+    is replace-on-change: the object would be deleted and re-created each time (north's
+    alertmanager-receivers was, with Alertmanager's mounted receivers vanishing meanwhile)."""
+    empty = [
+        f"{r.kind} {r.metadata.get('namespace')}/{r.metadata.get('name')}"
+        for r in run.resources
+        if r.kind in ("Secret", "ConfigMap")
+        and any(key in r.inputs and not r.inputs[key] for key in ("data", "stringData", "binaryData"))
+    ]
+    assert empty == []
+
+
+def test_a_site_without_receiver_credentials_mounts_no_receivers_secret() -> None:
+    run = stack_run("north")
+    assert not [r for r in run.kubernetes("Secret") if r.metadata["name"] == "alertmanager-receivers"]
+    (chart,) = [r.inputs for r in run.of_type("kubernetes:helm.sh/v4:Chart") if r.name == "monitoring"]
+    assert chart["values"]["alertmanager"]["alertmanagerSpec"]["secrets"] == []

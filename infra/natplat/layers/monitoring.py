@@ -151,6 +151,17 @@ def _image(key: str, registry: RegistrySection) -> dict[str, str]:
     return _resolved(MONITORING_IMAGES[key], registry)
 
 
+def receiver_credentials(monitoring: MonitoringSection) -> dict[str, pulumi.Input[str]]:
+    """The receivers' secret files: the SMTP password and the webhook URL, where the site has them."""
+    alerting = monitoring.alerting
+    data: dict[str, pulumi.Input[str]] = {}
+    if alerting.email is not None and alerting.email.auth_password is not None:
+        data["smtp-password"] = alerting.email.auth_password.output()
+    if alerting.webhook is not None:
+        data["webhook-url"] = alerting.webhook.url.output()
+    return data
+
+
 def alertmanager_config(monitoring: MonitoringSection) -> dict[str, Any]:
     """Routing for a national on-call rota: one notification per alert name, namespace and
     service; critical alerts repeated hourly, warnings every 4 h; a critical alert silences the
@@ -275,7 +286,8 @@ def chart_values(args: MonitoringArgs) -> dict[str, Any]:
                 "replicas": sizing.alertmanager.replicas,
                 "storage": volume(sizing.alertmanager.storage),
                 "resources": _resources(am.cpu, am.memory, am.memory_limit),
-                "secrets": [RECEIVERS_SECRET],
+                # Mounted only where the site has receiver credentials (see _receivers_secret).
+                "secrets": [RECEIVERS_SECRET] if receiver_credentials(args.monitoring) else [],
                 "priorityClassName": PLATFORM_PRIORITY.name,
                 **operator_pod_hardening(ALERTMANAGER),
             },
@@ -383,15 +395,14 @@ class MonitoringStack(pulumi.ComponentResource):
             ],
             opts=child,
         )
+        waits_for = [admin, grafana_role, *([receivers] if receivers is not None else [])]
         self.chart = pinned_chart(
             RELEASE,
             KUBE_PROMETHEUS_STACK_CHART,
             registry=args.registry,
             namespace=ns,
             values=chart_values(args),
-            opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(depends_on=[admin, receivers, grafana_role])
-            ),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=waits_for)),
         )
         after = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[self.chart]))
         k8s.apiextensions.CustomResource(
@@ -424,14 +435,15 @@ class MonitoringStack(pulumi.ComponentResource):
         self._network_policies(args, child)
         self.register_outputs({"grafana": f"https://{args.grafana_host}"})
 
-    def _receivers_secret(self, args: MonitoringArgs, child: pulumi.ResourceOptions) -> k8s.core.v1.Secret:
-        alerting = args.monitoring.alerting
-        data: dict[str, pulumi.Input[str]] = {}
-        if alerting.email is not None and alerting.email.auth_password is not None:
-            data["smtp-password"] = alerting.email.auth_password.output()
-        if alerting.webhook is not None:
-            data["webhook-url"] = alerting.webhook.url.output()
-        # Present even when empty: Alertmanager's pods mount it by name.
+    def _receivers_secret(
+        self, args: MonitoringArgs, child: pulumi.ResourceOptions
+    ) -> k8s.core.v1.Secret | None:
+        """The receivers' credentials, read by Alertmanager as files. None where the site has none:
+        a Secret with an empty data map is diffed as changed on every `pulumi up` and, Secret data
+        being replace-on-change, deleted and re-created each time (seen on north)."""
+        data = receiver_credentials(args.monitoring)
+        if not data:
+            return None
         return k8s.core.v1.Secret(
             RECEIVERS_SECRET,
             metadata=metadata(args.site, RECEIVERS_SECRET, "monitoring", namespace=args.namespace.ready),
