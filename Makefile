@@ -95,9 +95,9 @@ test-services: $(NODE_MODULES) system-deps ## node --test for every service, aga
 bench-services: $(NODE_MODULES) system-deps ## load-test the offices API (cache hits) against a bare Express baseline
 	cd services && node tools/bench/run.js
 
-validate: $(INSTALLED) ## check a stack file offline: make validate FILE=stacks/Pulumi.<site>.yaml
+validate: $(INSTALLED) ## check a stack file offline (STRICT=1: placeholders fail): make validate FILE=stacks/Pulumi.<site>.yaml
 	@test -n "$(FILE)" || { echo "usage: make validate FILE=path/to/Pulumi.<site>.yaml" >&2; exit 2; }
-	@$(PROGRAM) -m natplat.review.validate $(FILE)
+	@$(PROGRAM) -m natplat.review.validate $(if $(STRICT),--strict,) $(FILE)
 
 secrets: $(INSTALLED) ## every secure key path of a site's stack file (placeholders marked): make secrets SITE=north
 	@test -n "$(SITE)" || { echo "usage: make secrets SITE=<site>" >&2; exit 2; }
@@ -110,7 +110,7 @@ rekey: $(INSTALLED) ## encrypt a site's secure values anew for your passphrase o
 check-local-tools: ## check for the Pulumi CLI, Docker and kind that `make up` needs
 	@missing=0; \
 	if ! command -v pulumi >/dev/null; then missing=1; \
-	  echo "Pulumi CLI not found. Install $(PULUMI_VERSION): curl -fsSL https://get.pulumi.com | sh -s -- --version $(PULUMI_VERSION)" >&2; \
+	  echo "Pulumi CLI not found. Install $(PULUMI_VERSION) from its release archive, checked against the published checksums (README, runbook step 0)" >&2; \
 	elif [ "$$(pulumi version)" != "v$(PULUMI_VERSION)" ]; then \
 	  echo "note: Pulumi CLI $$(pulumi version) found; this repository pins v$(PULUMI_VERSION)" >&2; fi; \
 	if ! command -v docker >/dev/null; then missing=1; \

@@ -186,7 +186,12 @@ def test_workflows_pin_actions_by_sha_and_the_pulumi_cli_by_version() -> None:
             if "uses:" in line and "./.github/" not in line:
                 ref = line.split("uses:")[1].split("#")[0].strip()
                 assert len(ref.split("@")[1]) == 40, line
-    assert '--version "$version"' in texts[-1] and "cat .pulumi-version" in texts[-1]
+    setup = texts[-1]
+    # The pinned release archive, checked against Pulumi's published checksums; no install script.
+    assert "cat .pulumi-version" in setup and 'archive="pulumi-v${version}-linux-x64.tar.gz"' in setup
+    assert "sha256sum --check --strict" in setup
+    assert setup.index("sha256sum --check") < setup.index("tar -xzf")
+    assert not any("get.pulumi.com" in text for text in texts)
     deploy = (ROOT / ".github/workflows/deploy.yml").read_text()
     order = [deploy.index(f"site: {site}") for site in ("staging", "coast", "capital", "north")]
     assert order == sorted(order)
