@@ -148,13 +148,12 @@ def test_kong_manager_is_not_published(run: ProgramRun) -> None:
 # ---------------------------------------------------------------------------- ECK operator
 
 
-def test_eck_operator_has_no_cpu_limit(run: ProgramRun) -> None:
+@pytest.mark.parametrize("stack", ["staging", "capital", "north", "coast"])
+def test_eck_operator_has_no_cpu_limit(stack: str) -> None:
     """eck-operator 3.5.0's values.yaml sets resources.limits.cpu: 1 and Helm merges ours into it:
     only `cpu: null` deletes it, and Pulumi's Python SDK drops nulls from inline values, so it
     travels in a values file (the provider passes it to Helm as written)."""
-    if run.stack == "local":
-        pytest.skip("no logging layer on the laptop")
-    inputs = chart(run, "eck-operator")
+    inputs = chart(stack_run(stack), "eck-operator")
     assert inputs["values"]["resources"]["limits"] == {"memory": "512Mi"}
     (removals,) = inputs["valueYamlFiles"]
     assert yaml.safe_load(removals.text) == {"resources": {"limits": {"cpu": None}}}

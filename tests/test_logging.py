@@ -139,7 +139,7 @@ def test_filebeat_ships_to_logstash_which_writes_to_elasticsearch(logged: Progra
 def test_filebeat_is_the_one_workload_with_host_paths_and_says_why(run: ProgramRun) -> None:
     with_host_paths = []
     for resource in run.resources:
-        text = json.dumps(resource.inputs)
+        text = json.dumps(resource.inputs, default=str)
         if '"hostPath"' in text:
             with_host_paths.append(resource)
         assert '"hostNetwork": true' not in text and '"hostPID": true' not in text
