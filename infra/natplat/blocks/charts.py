@@ -2,20 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
+from natplat.blocks.labels import with_platform_labels
 from natplat.spec.catalog import Chart, resolve_chart
 from natplat.spec.model import RegistrySection
+
+
+def label_transform(site: str, release: str) -> pulumi.ResourceTransform:
+    """Every Kubernetes object a chart renders gets the platform's labels (`with_platform_labels`):
+    under helm.v4.Chart each one is a resource of its own in previews, judged by the policy pack."""
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if not args.type_.startswith("kubernetes:") or args.type_.startswith("kubernetes:helm.sh/"):
+            return None
+        if not isinstance(args.props.get("metadata"), Mapping):
+            return None
+        return pulumi.ResourceTransformResult(with_platform_labels(args.props, site, release), args.opts)
+
+    return transform
 
 
 def pinned_chart(
     release: str,
     chart: Chart,
     *,
+    site: str,
     registry: RegistrySection,
     namespace: pulumi.Input[str],
     values: dict[str, Any],
@@ -40,7 +57,9 @@ def pinned_chart(
         namespace=namespace,
         values=values,
         value_yaml_files=[pulumi.StringAsset(removal_yaml(removed_defaults))] if removed_defaults else None,
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(transforms=[label_transform(site, release)])
+        ),
     )
 
 

@@ -3,6 +3,9 @@ select by site, layer and component."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pulumi_kubernetes as k8s
 
 PART_OF = "national-platform"
@@ -36,3 +39,19 @@ def metadata(
         labels={**common_labels(site, name, component), **(labels or {})},
         annotations=annotations,
     )
+
+
+def with_platform_labels(obj: Mapping[str, Any], site: str, release: str) -> dict[str, Any]:
+    """A chart-rendered object with the platform's labels on its own metadata: part-of and site
+    set, a name kept where the chart gave one (else the chart's `app` label, else the release).
+    Only the object's metadata changes, never a selector or a pod template, so nothing a chart
+    selects on moves (checked on the rendered charts by `make render-charts`)."""
+    result = dict(obj)
+    meta = dict(result.get("metadata") or {})
+    labels = dict(meta.get("labels") or {})
+    labels.setdefault("app.kubernetes.io/name", labels.get("app") or release)
+    labels["app.kubernetes.io/part-of"] = PART_OF
+    labels[SITE_LABEL] = site
+    meta["labels"] = labels
+    result["metadata"] = meta
+    return result

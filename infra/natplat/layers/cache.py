@@ -289,6 +289,7 @@ class RedisCache(pulumi.ComponentResource):
         chart = pinned_chart(
             RELEASE,
             REDIS_HA_CHART,
+            site=args.site,
             registry=args.registry,
             namespace=ns,
             values=chart_values(args),

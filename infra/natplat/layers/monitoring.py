@@ -327,6 +327,10 @@ def chart_values(args: MonitoringArgs) -> dict[str, Any]:
                 "passwordKey": "admin-password",
             },
             "persistence": {"enabled": False},  # dashboards and datasources are code
+            # Read-only root: Grafana writes only to /var/lib/grafana (the chart's `storage`
+            # emptyDir when persistence is off) and to /tmp, given its own emptyDir here.
+            "containerSecurityContext": {**READ_ONLY_CONTAINER, "privileged": False},
+            "extraEmptyDirMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - a mount in the pod
             "initChownData": {"enabled": False},  # a root init container, useless without a volume
             "testFramework": {"enabled": False},
             "ingress": {"enabled": False},  # routed through Kong below
@@ -399,6 +403,7 @@ class MonitoringStack(pulumi.ComponentResource):
         self.chart = pinned_chart(
             RELEASE,
             KUBE_PROMETHEUS_STACK_CHART,
+            site=args.site,
             registry=args.registry,
             namespace=ns,
             values=chart_values(args),

@@ -27,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from natplat.layers.baseline import NAMESPACES
+from natplat.layers.gateway.routes import PUBLIC_ROUTE_ANNOTATION
 from natplat.review.offline import (
     PLACEHOLDER,
     ROOT,
@@ -36,6 +38,7 @@ from natplat.review.offline import (
     is_wrapped_secret,
     run_program,
 )
+from natplat.review.policy_config import SINGLETONS
 from natplat.spec.catalog import (
     CACHE_ENGINES,
     ECK_OPERATOR_CHART,
@@ -199,6 +202,34 @@ def program_objects(run: ProgramRun) -> list[dict[str, Any]]:
     return objects
 
 
+def policy_exemptions(site: Site, run: ProgramRun) -> list[dict[str, str]]:
+    """Every exception the policy pack makes for this site, with its reason: the node agents'
+    namespace, the routes served without a token, and the singletons of a highly available site."""
+    agents = NAMESPACES["nodeAgents"]
+    exemptions = [
+        {"policy": "pod hardening, host access", "subject": f"namespace {agents.name}", "reason": agents.why}
+    ]
+    for ingress in run.kubernetes("Ingress"):
+        reason = (ingress.metadata.get("annotations") or {}).get(PUBLIC_ROUTE_ANNOTATION)
+        if reason:
+            hosts = [rule["host"] for rule in ingress.inputs["spec"]["rules"]]
+            paths = [p["path"] for rule in ingress.inputs["spec"]["rules"] for p in rule["http"]["paths"]]
+            exemptions.append(
+                {
+                    "policy": "routes-require-tokens",
+                    "subject": f"{', '.join(hosts)} {' '.join(paths)}",
+                    "reason": reason,
+                }
+            )
+    if site.profile != "small":
+        exemptions += [
+            {"policy": "replicas-and-disruption-budgets", "subject": name, "reason": reason}
+            for name, reason in sorted(SINGLETONS.items())
+            if name.split("/")[0] != NAMESPACES["logging"].name or site.logging.enabled
+        ]
+    return exemptions
+
+
 def inventory(stack_file: Path, project_dir: Path = ROOT) -> dict[str, Any]:
     return _site_plan(stack_file, project_dir)[0]
 
@@ -257,6 +288,7 @@ def _site_plan(stack_file: Path, project_dir: Path = ROOT) -> tuple[dict[str, An
         "images": images_used(site, run),
         "secrets": secrets,
         "outputs": outputs,
+        "policyExemptions": policy_exemptions(site, run),
     }, run
 
 
@@ -279,6 +311,12 @@ def summary(inventories: list[dict[str, Any]]) -> str:
         for chart in inv["charts"]:
             lines.append(
                 f"| {inv['site']} | {chart['name']} | {chart['chart']} | {chart['version']} | `{chart['valuesDigest']}` |"
+            )
+    lines += ["", "## Policy exemptions", "", "| site | policy | subject | reason |", "|---|---|---|---|"]
+    for inv in inventories:
+        for exemption in inv.get("policyExemptions", []):
+            lines.append(
+                f"| {inv['site']} | {exemption['policy']} | {exemption['subject']} | {exemption['reason']} |"
             )
     lines += ["", "## Objects by kind", "", "| site | " + " | ".join(_kinds(inventories)) + " |"]
     lines.append("|---|" + "---|" * len(_kinds(inventories)))

@@ -43,7 +43,23 @@ SINGLETONS = {
     # A second exporter would double every Elasticsearch series (and every sum on the
     # dashboards); losing it for the minutes of a reschedule loses no log.
     "platform-logging/elasticsearch-exporter": "one scraper of the cluster's own statistics",
+    # Chart-rendered singletons (what a real preview shows under helm.v4.Chart):
+    "platform-logging/elastic-operator": (
+        "the ECK operator reconciles; a second replica would only wait for the leader lease, and "
+        "running workloads do not need the operator to stay up"
+    ),
+    "platform-monitoring/monitoring-operator": (
+        "prometheus-operator reconciles; Prometheus and Alertmanager keep running while it reschedules"
+    ),
+    "platform-monitoring/monitoring-kube-state-metrics": (
+        "a second replica would double every kube_* series and every sum on the dashboards"
+    ),
+    "platform-monitoring/monitoring-grafana": (
+        "Grafana keeps users and sessions in SQLite: one replica until it gets a shared database"
+    ),
 }
+"""Deployments and StatefulSets that run one replica on purpose, with the reason (exemptions of
+`replicas-and-disruption-budgets`, shown in the plan summary)."""
 
 
 def site_settings(site: Site) -> dict[str, Any]:
@@ -63,6 +79,7 @@ def site_settings(site: Site) -> dict[str, Any]:
         "jwtPlugin": JWT_PLUGIN,
         "highAvailability": site.profile != "small",
         "singletons": sorted(SINGLETONS),
+        "singletonReasons": dict(sorted(SINGLETONS.items())),
         "injectedContainers": policy_table(),
     }
 

@@ -24,6 +24,7 @@ from typing import Any
 import kubernetes_validate
 import yaml
 
+from natplat.blocks.labels import with_platform_labels
 from natplat.layers.gateway.kong import PROXY_SERVICE
 from natplat.review.offline import ROOT
 from natplat.review.plan import CHARTS
@@ -177,8 +178,12 @@ def render_site(plan: Path, out: Path, site: str, charts_from: Path | None) -> l
         if result.returncode != 0:
             problems.append(f"helm template {chart['name']}: {result.stderr.strip()}")
             continue
-        (folder / f"{chart['name']}.yaml").write_text(result.stdout)
-        objects += load_manifests(result.stdout)
+        # As deployed: the program's transform labels every chart object (natplat.blocks.charts).
+        rendered = [
+            with_platform_labels(o, inventory["site"], chart["name"]) for o in load_manifests(result.stdout)
+        ]
+        (folder / f"{chart['name']}.yaml").write_text(yaml.safe_dump_all(rendered, sort_keys=False))
+        objects += rendered
     program = [d for d in yaml.safe_load_all((plan / site / "objects.yaml").read_text()) if d]
     (folder / "program.yaml").write_text(yaml.safe_dump_all(program, sort_keys=True))
     everything = objects + program

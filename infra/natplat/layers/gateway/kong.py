@@ -253,6 +253,7 @@ class KongGateway(pulumi.ComponentResource):
         chart = pinned_chart(
             RELEASE,
             KONG_CHART,
+            site=args.site,
             registry=args.registry,
             namespace=ns,
             values=chart_values(dataclasses.replace(args, webhook_ca_pem=webhook_ca)),

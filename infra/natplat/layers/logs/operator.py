@@ -25,6 +25,7 @@ def eck_operator(args: LoggingArgs, child: pulumi.ResourceOptions) -> pulumi.Res
     return pinned_chart(
         "eck-operator",
         ECK_OPERATOR_CHART,
+        site=args.site,
         registry=args.registry,
         namespace=args.namespace.ready,
         values={
