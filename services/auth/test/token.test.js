@@ -177,8 +177,8 @@ describe('POST /oauth/token refuses with RFC 6749 errors', () => {
     {
       name: 'a body over the size limit',
       body: form({ grant_type: 'client_credentials', client_id: 'portal', client_secret: 'x'.repeat(8000) }),
-      status: 400,
-      error: 'invalid_request',
+      status: 413,
+      error: 'request_too_large',
     },
   ];
   for (const { name, body, headers, status, error, challenge } of cases) {

@@ -30,17 +30,22 @@ export function createOfficesApp({ directory, cache, guard, logger, metrics, rea
       app.get('/v1/offices', requireRead, async (req, res) => {
         const { region } = req.query;
         if (region !== undefined && (typeof region !== 'string' || !REGION.test(region))) {
-          throw new HttpError(400, { error: 'invalid_request', message: 'region must be a region name' });
+          throw new HttpError(400, { error: 'invalid_request', error_description: 'region must be a region name' });
         }
-        const offices = await cache.getOrLoad(`list:${region ?? '*'}`, () => directory.list({ region }));
+        // Only a region the directory knows (a non-empty answer) is cached.
+        const offices = await cache.getOrLoad(
+          `list:${region ?? '*'}`,
+          () => directory.list({ region }),
+          (list) => Array.isArray(list) && (region === undefined || list.length > 0),
+        );
         res.set('cache-control', 'private, max-age=60').json({ offices });
       });
       app.get('/v1/offices/:id', requireRead, async (req, res) => {
         if (!isOfficeId(req.params.id)) {
-          throw new HttpError(400, { error: 'invalid_request', message: 'not an office id' });
+          throw new HttpError(400, { error: 'invalid_request', error_description: 'not an office id' });
         }
         const office = await cache.getOrLoad(`office:${req.params.id}`, () => directory.get(req.params.id));
-        if (!office) throw new HttpError(404, { error: 'not_found', message: `no office ${req.params.id}` });
+        if (!office) throw new HttpError(404, { error: 'not_found', error_description: `no office ${req.params.id}` });
         res.set('cache-control', 'private, max-age=60').json(office);
       });
     },

@@ -60,16 +60,25 @@ export function createRedisCache({ url, password, ttlSeconds, timeoutMs, logger,
     start() {
       client.connect().catch(() => {}); // errors surface through the 'error' event
     },
-    /** The cached value of `key`, or the loader's (then cached for `ttlSeconds`). */
-    async getOrLoad(key, load) {
-      const cached = await attempt('get', () => client.get(KEY_PREFIX + key));
+    /**
+     * The cached value of `key`, or the loader's. Only what the loader found is stored (`found`
+     * decides), so the key space is bounded by the directory, not by what callers ask for: an
+     * unknown region or office is answered from the directory every time and never becomes a key
+     * in the Redis that Kong's rate-limit counters share.
+     */
+    async getOrLoad(key, load, found = (value) => value !== undefined) {
+      const cached = await attempt('get', async () => {
+        const text = await client.get(KEY_PREFIX + key);
+        // Parsed inside the guard: a value that is not JSON is a cache fault, not a 500.
+        return text === null ? null : JSON.parse(text);
+      });
       if (cached.ok && cached.value !== null) {
         operations.inc({ operation: 'get', result: 'hit' });
-        return JSON.parse(cached.value);
+        return cached.value;
       }
       if (cached.ok) operations.inc({ operation: 'get', result: 'miss' });
       const value = await load();
-      if (value !== undefined && cached.ok) {
+      if (found(value) && cached.ok) {
         const stored = await attempt('set', () =>
           client.set(KEY_PREFIX + key, JSON.stringify(value), { expiration: { type: 'EX', value: ttlSeconds } }),
         );

@@ -16,7 +16,9 @@ export const SPEC = {
   directoryFile: { env: 'DIRECTORY_FILE', type: 'file', default: BUNDLED_DIRECTORY },
   jwtPublicKeyFiles: { env: 'JWT_PUBLIC_KEY_FILES', type: 'files', required: true },
   jwtAudience: { env: 'JWT_AUDIENCE', type: 'string', required: true },
-  jwtIssuer: { env: 'JWT_ISSUER', type: 'url' },
+  jwtIssuer: { env: 'JWT_ISSUER', type: 'url', required: true },
+  // Kong's jwt `maximum_expiration`: the issuer's token lifetime plus the clock skew it allows.
+  jwtMaxLifetimeSeconds: { env: 'JWT_MAX_LIFETIME_SECONDS', type: 'int', min: 60, max: 86400, default: 960 },
   redisUrl: { env: 'REDIS_URL', type: 'url', schemes: ['redis:', 'rediss:'] },
   redisPasswordFile: { env: 'REDIS_PASSWORD_FILE', type: 'file' },
   cacheTtlSeconds: { env: 'CACHE_TTL_SECONDS', type: 'int', min: 1, max: 86400, default: 300 },
@@ -38,6 +40,7 @@ await startService({
       keySet: await loadVerificationKeys(config.jwtPublicKeyFiles),
       audience: config.jwtAudience,
       issuer: config.jwtIssuer,
+      maxLifetimeSeconds: config.jwtMaxLifetimeSeconds,
       onRejected: (reason) => rejected.inc({ reason }),
     });
     const cache = config.redisUrl

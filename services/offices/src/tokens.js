@@ -10,12 +10,23 @@ import { calculateJwkThumbprint, createLocalJWKSet, errors, exportJWK, jwtVerify
 import { HttpError } from '@natplat/service-kit';
 
 export const ALGORITHMS = ['RS256'];
+export const MIN_RSA_BITS = 2048; // NIST SP 800-131A; the platform's own keys are 3072 bits
 
-export async function loadVerificationKeys(files) {
+/** The site's public keys as a JWK set. Every problem names the variable and the file. */
+export async function loadVerificationKeys(files, variable = 'JWT_PUBLIC_KEY_FILES') {
   const keys = [];
   for (const file of files) {
-    const key = createPublicKey(readFileSync(file));
-    if (key.asymmetricKeyType !== 'rsa') throw new Error(`${file}: not an RSA public key`);
+    let key;
+    try {
+      key = createPublicKey(readFileSync(file));
+    } catch (error) {
+      throw new Error(`${variable}: ${file} is not a PEM public key (${error.code ?? error.message})`);
+    }
+    if (key.asymmetricKeyType !== 'rsa') throw new Error(`${variable}: ${file} is not an RSA public key`);
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < MIN_RSA_BITS) {
+      throw new Error(`${variable}: ${file} is a ${bits}-bit RSA key; at least ${MIN_RSA_BITS} bits are required`);
+    }
     const jwk = await exportJWK(key);
     keys.push({ ...jwk, kid: await calculateJwkThumbprint(jwk, 'sha256'), alg: 'RS256', use: 'sig' });
   }
@@ -57,18 +68,29 @@ export class VerifiedTokens {
   }
 }
 
-/** Express middleware factory: `requireScope('offices.read')`. */
-export function createTokenGuard({ keySet, audience, issuer, clockToleranceSeconds = 5, onRejected = () => {}, verified = new VerifiedTokens() }) {
+/**
+ * Express middleware factory: `requireScope('offices.read')`. As strict as the gateway or
+ * stricter: issuer and audience always checked, and, like Kong's `maximum_expiration`, a token
+ * may not live longer than `maxLifetimeSeconds` (the issuer's lifetime plus the clock skew the
+ * gateway allows), nor be issued in the future.
+ */
+export function createTokenGuard({ keySet, audience, issuer, maxLifetimeSeconds, clockToleranceSeconds = 5, onRejected = () => {}, verified = new VerifiedTokens() }) {
+  if (!issuer || !audience || !maxLifetimeSeconds) throw new TypeError('the token guard needs an issuer, an audience and a maximum lifetime');
   async function verify(token) {
-    const known = verified.get(token, Math.floor(Date.now() / 1000), clockToleranceSeconds);
+    const now = Math.floor(Date.now() / 1000);
+    const known = verified.get(token, now, clockToleranceSeconds);
     if (known) return known;
     const { payload } = await jwtVerify(token, keySet, {
       algorithms: ALGORITHMS,
       audience,
-      ...(issuer ? { issuer } : {}),
+      issuer,
       clockTolerance: clockToleranceSeconds,
-      requiredClaims: ['exp', 'nbf', 'sub'],
+      maxTokenAge: maxLifetimeSeconds,
+      requiredClaims: ['exp', 'nbf', 'iat', 'sub'],
     });
+    if (payload.exp - now > maxLifetimeSeconds + clockToleranceSeconds || payload.exp - payload.iat > maxLifetimeSeconds) {
+      throw new errors.JWTClaimValidationFailed('the token lives longer than the gateway allows', payload, 'exp', 'check_failed');
+    }
     verified.set(token, payload);
     return payload;
   }
@@ -76,7 +98,8 @@ export function createTokenGuard({ keySet, audience, issuer, clockToleranceSecon
   return function requireScope(scope) {
     return async function guard(req, res, next) {
       const header = req.get('authorization') ?? '';
-      const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/.exec(header);
+      // RFC 7235: the scheme is case-insensitive (Kong accepts `bearer` too).
+      const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/i.exec(header);
       if (!match) {
         onRejected('missing');
         throw new HttpError(401, { error: 'invalid_request', error_description: 'a bearer token is required' }, { 'www-authenticate': 'Bearer' });

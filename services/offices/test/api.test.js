@@ -53,7 +53,7 @@ async function get(path, bearer) {
 
 before(async () => {
   metrics = testMetrics('offices');
-  const guard = createTokenGuard({ keySet: await loadVerificationKeys([site.publicFile]), audience: AUDIENCE, issuer: ISSUER });
+  const guard = createTokenGuard({ keySet: await loadVerificationKeys([site.publicFile]), audience: AUDIENCE, issuer: ISSUER, maxLifetimeSeconds: 960 });
   service = createOfficesApp({
     directory: createDirectory({ file: DIRECTORY }),
     cache: createNoCache(),
@@ -121,6 +121,21 @@ describe('the API checks the token itself', () => {
     'an expired token': () => token({ iat: Math.floor(Date.now() / 1000) - 3600, nbf: Math.floor(Date.now() / 1000) - 3600, exp: Math.floor(Date.now() / 1000) - 60 }),
     'a token not valid yet': () => token({ nbf: Math.floor(Date.now() / 1000) + 600, exp: Math.floor(Date.now() / 1000) + 1200 }),
     'the wrong audience': () => token({ audience: 'another-platform' }),
+    // As strict as Kong: a lifetime longer than the gateway's maximum_expiration, or issued ahead.
+    'a token expiring far beyond the allowed lifetime': () => token({ exp: Math.floor(Date.now() / 1000) + 86_400 }),
+    'a token issued a year ahead': () => token({ iat: Math.floor(Date.now() / 1000) + 365 * 86_400 }),
+    'another issuer': async () => {
+      const now = Math.floor(Date.now() / 1000);
+      return new SignJWT({ scope: 'offices.read' })
+        .setProtectedHeader({ alg: 'RS256' })
+        .setIssuer('https://elsewhere.example')
+        .setSubject('portal')
+        .setAudience(AUDIENCE)
+        .setIssuedAt(now)
+        .setNotBefore(now)
+        .setExpirationTime('5m')
+        .sign(site.privateKey);
+    },
     'alg: none': async () => {
       const now = Math.floor(Date.now() / 1000);
       return `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ sub: 'portal', aud: AUDIENCE, iss: ISSUER, scope: 'offices.read', nbf: now, exp: now + 300 })}.`;
@@ -141,6 +156,17 @@ describe('the API checks the token itself', () => {
       assert.equal(body.offices, undefined);
     });
   }
+
+  test('the Bearer scheme is case-insensitive (RFC 7235), as at the gateway', async () => {
+    const response = await fetch(`${base}/v1/offices`, { headers: { authorization: `bearer ${await token()}` } });
+    assert.equal(response.status, 200);
+  });
+
+  test('a guard without issuer, audience or maximum lifetime cannot be built', async () => {
+    const keySet = await loadVerificationKeys([site.publicFile]);
+    assert.throws(() => createTokenGuard({ keySet, audience: AUDIENCE, maxLifetimeSeconds: 960 }), /issuer/);
+    assert.throws(() => createTokenGuard({ keySet, issuer: ISSUER, audience: AUDIENCE }), /maximum lifetime/);
+  });
 
   test('a valid token without offices.read is 403 insufficient_scope', async () => {
     const { status, body } = await get('/v1/offices', await token({ scope: 'tax.read' }));
@@ -196,7 +222,7 @@ describe('verified tokens are remembered only while they are valid', () => {
     const guarded = createOfficesApp({
       directory: createDirectory({ file: DIRECTORY }),
       cache: createNoCache(),
-      guard: createTokenGuard({ keySet: await loadVerificationKeys([site.publicFile]), audience: AUDIENCE, clockToleranceSeconds: 0 }),
+      guard: createTokenGuard({ keySet: await loadVerificationKeys([site.publicFile]), audience: AUDIENCE, issuer: ISSUER, maxLifetimeSeconds: 960, clockToleranceSeconds: 0 }),
       logger: memoryLogger('offices').logger,
       metrics: testMetrics('offices'),
     });

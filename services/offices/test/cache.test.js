@@ -14,6 +14,7 @@ import { createDirectory } from '../src/directory.js';
 import { createTokenGuard, loadVerificationKeys } from '../src/tokens.js';
 
 const AUDIENCE = 'national-platform';
+const ISSUER = 'https://auth.test.platform.gov.example';
 const DIRECTORY = fileURLToPath(new URL('../data/offices.json', import.meta.url));
 const site = keyPair(tempDir('offices-cache-'), 'site');
 let bearer;
@@ -36,7 +37,7 @@ async function apiWith({ url, password, ttlSeconds = 60, timeoutMs = 100, client
   const service = createOfficesApp({
     directory: createDirectory({ file: DIRECTORY }),
     cache,
-    guard: createTokenGuard({ keySet: await loadVerificationKeys([site.publicFile]), audience: AUDIENCE }),
+    guard: createTokenGuard({ keySet: await loadVerificationKeys([site.publicFile]), audience: AUDIENCE, issuer: ISSUER, maxLifetimeSeconds: 960 }),
     logger: logs.logger,
     metrics,
   });
@@ -58,6 +59,7 @@ async function apiWith({ url, password, ttlSeconds = 60, timeoutMs = 100, client
 before(async () => {
   bearer = await new SignJWT({ scope: 'offices.read' })
     .setProtectedHeader({ alg: 'RS256' })
+    .setIssuer(ISSUER)
     .setSubject('portal')
     .setAudience(AUDIENCE)
     .setIssuedAt()
@@ -106,6 +108,24 @@ describe('with the shared Redis', () => {
     assert.ok((await inspect.ttl('offices:v1:list:coast')) > 0);
     assert.equal((await api.get('/v1/offices/coast-nowhere')).status, 404);
     assert.equal(await inspect.exists('offices:v1:office:coast-nowhere'), 0);
+  });
+
+  test('a cached value that is not JSON is a cache fault: answered from the directory, never a 500', async () => {
+    await inspect.set('offices:v1:office:coast-harbourton-central', 'not json {', { expiration: { type: 'EX', value: 30 } });
+    const errorsBefore = (await api.count('get', 'error')) ?? 0;
+    const response = await api.get('/v1/offices/coast-harbourton-central');
+    assert.equal(response.status, 200);
+    assert.equal(response.body.id, 'coast-harbourton-central');
+    assert.equal(await api.count('get', 'error'), errorsBefore + 1);
+  });
+
+  test('questions about unknown regions create no key in the Redis Kong shares', async () => {
+    for (let i = 0; i < 50; i += 1) {
+      const answer = await api.get(`/v1/offices?region=nowhere-${i}`);
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.body.offices, []);
+    }
+    assert.deepEqual(await inspect.keys('offices:v1:list:nowhere-*'), []);
   });
 
   test('readiness reports the cache up', async () => {

@@ -1,5 +1,8 @@
 // The offices API as the container runs it: a real process configured by environment.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
@@ -23,6 +26,7 @@ test('starts with Redis, serves, and exits 0 on SIGTERM after closing Redis', as
     PORT: '0',
     JWT_PUBLIC_KEY_FILES: site.publicFile,
     JWT_AUDIENCE: 'national-platform',
+    JWT_ISSUER: 'https://auth.test.platform.gov.example',
     REDIS_URL: sharedRedisUrl(),
   });
   const port = await run.started;
@@ -33,4 +37,52 @@ test('starts with Redis, serves, and exits 0 on SIGTERM after closing Redis', as
   assert.equal((await run.exited).code, 0);
   const actions = run.lines().map((line) => line['event.action'] ?? line.event?.action).filter(Boolean);
   assert.deepEqual(actions.slice(-3), ['signal', 'shutdown', 'stop']);
+});
+
+function fatalOf(run) {
+  const fatal = run.lines().filter((line) => line['log.level'] === 'fatal');
+  assert.equal(fatal.length, 1, run.output());
+  const loose = run.output().split('\n').filter((line) => line.trim() && !line.startsWith('{'));
+  assert.deepEqual(loose, [], 'nothing but ECS lines: no raw stack trace');
+  return fatal[0].message;
+}
+
+const GOOD = { JWT_AUDIENCE: 'national-platform', JWT_ISSUER: 'https://auth.test.platform.gov.example' };
+
+test('without its issuer the API refuses to start, naming the variable', async () => {
+  const site = keyPair(tempDir(), 'site');
+  const run = spawnService(SERVER, { PORT: '0', JWT_PUBLIC_KEY_FILES: site.publicFile, JWT_AUDIENCE: 'national-platform' });
+  assert.equal((await run.exited).code, 1);
+  assert.match(fatalOf(run), /JWT_ISSUER: is required/);
+});
+
+test('a public key file that is not PEM names the variable and the file', async () => {
+  const dir = tempDir();
+  const bad = join(dir, 'not-a-key.pem');
+  writeFileSync(bad, 'hello');
+  const run = spawnService(SERVER, { PORT: '0', JWT_PUBLIC_KEY_FILES: bad, ...GOOD });
+  assert.equal((await run.exited).code, 1);
+  const message = fatalOf(run);
+  assert.match(message, /JWT_PUBLIC_KEY_FILES/);
+  assert.ok(message.includes(bad), message);
+});
+
+test('a 1024-bit RSA key is refused at start', async () => {
+  const weak = keyPair(tempDir(), 'weak', 1024);
+  const run = spawnService(SERVER, { PORT: '0', JWT_PUBLIC_KEY_FILES: weak.publicFile, ...GOOD });
+  assert.equal((await run.exited).code, 1);
+  assert.match(fatalOf(run), /1024-bit RSA key; at least 2048 bits are required/);
+});
+
+test('a port already in use is one ECS fatal line and exit 1, not a stack trace', async () => {
+  const taken = createServer();
+  await new Promise((resolve) => taken.listen(0, resolve));
+  try {
+    const site = keyPair(tempDir(), 'site');
+    const run = spawnService(SERVER, { PORT: String(taken.address().port), JWT_PUBLIC_KEY_FILES: site.publicFile, ...GOOD });
+    assert.equal((await run.exited).code, 1);
+    assert.match(fatalOf(run), /cannot listen on port \d+ \(PORT\): the port is already in use/);
+  } finally {
+    taken.close();
+  }
 });

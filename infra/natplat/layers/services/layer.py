@@ -15,10 +15,14 @@ from natplat.blocks.labels import metadata
 from natplat.layers.baseline import PlacedNamespace
 from natplat.layers.cache import CacheEndpoint
 from natplat.layers.cluster import kind_cluster_name
+from natplat.layers.gateway.plugins import jwt_plugin_config
 from natplat.layers.gateway.routes import PUBLIC_ALLOW_LIST, GatewayRoutes
 from natplat.layers.services.microservice import Microservice, MicroserviceArgs, MountedFiles
 from natplat.layers.signing import JwtChain
 from natplat.spec.model import Site
+
+SERVICE_CACHE_DATABASE = 1
+"""The Redis database of the services' caches; Kong's rate limiting uses database 0."""
 
 AUTH = "auth"
 AUTH_PUBLIC_ROUTES = PUBLIC_ALLOW_LIST["auth"]
@@ -76,6 +80,8 @@ class PlatformServices(pulumi.ComponentResource):
                 ),
                 "JWT_AUDIENCE": args.jwt.audience,
                 "JWT_ISSUER": args.jwt.issuer,
+                # Kong's jwt maximum_expiration: the API is as strict as the gateway.
+                "JWT_MAX_LIFETIME_SECONDS": str(jwt_plugin_config(args.jwt)["maximum_expiration"]),
             }
             depends: list[pulumi.Resource] = [public_keys]
             cache = None
@@ -88,7 +94,10 @@ class PlatformServices(pulumi.ComponentResource):
                         "redis-auth", REDIS_DIR, secret=password.name, items={password.key: "password"}
                     )
                 )
-                env["REDIS_URL"] = f"redis://{cache.host}:{cache.port}"
+                # Database 1: the API cache apart from Kong's rate-limit counters (database 0), so
+                # ops can inspect or flush it alone. Its key space is bounded by the directory
+                # (services/offices/src/cache.js), so it cannot crowd the counters out.
+                env["REDIS_URL"] = f"redis://{cache.host}:{cache.port}/{SERVICE_CACHE_DATABASE}"
                 env["REDIS_PASSWORD_FILE"] = f"{REDIS_DIR}/password"
                 depends.append(password.secret)
             service = self._microservice(

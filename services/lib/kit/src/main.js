@@ -29,7 +29,17 @@ export async function startService({ name, version, spec, build, env = process.e
     process.exitCode = 1;
     return undefined;
   }
-  await built.service.listen(config.port);
+  try {
+    await built.service.listen(config.port);
+  } catch (error) {
+    // EADDRINUSE, EACCES, …: one ECS line saying what is wrong, never a stack trace on stderr.
+    const why = error.code === 'EADDRINUSE' ? 'the port is already in use' : error.code ?? error.message;
+    logger.fatal({ err: error, event: { action: 'start' } }, `cannot listen on port ${config.port} (PORT): ${why}`);
+    logger.flush?.();
+    process.exitCode = 1;
+    await built.service.shutdown(0).catch(() => {});
+    return undefined;
+  }
   exitOnSignals(built.service, { logger, timeoutMs: config.shutdownTimeoutMs });
   return built;
 }
