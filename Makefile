@@ -29,7 +29,7 @@ WITH_NODE := PATH="$(NODE_BIN):$$PATH"
 
 .PHONY: help venv checkov test lint test-python validate up down check-local-tools system-deps \
 	services-install test-services lint-dockerfiles bench-services plan plan-diff render-charts mirror-list bench-plan \
-	secrets rekey policy-venv preview \
+	secrets rekey policy-venv preview new-service \
 	lint-workflows
 
 help: ## list the commands
@@ -107,6 +107,12 @@ test-services: $(NODE_MODULES) system-deps ## node --test for every service, aga
 	  --daemonize yes --pidfile $$dir/redis.pid --logfile $$dir/redis.log; \
 	for _ in $$(seq 50); do redis-cli -p $$port ping >/dev/null 2>&1 && break; sleep 0.1; done; \
 	cd services && REDIS_TEST_URL=redis://127.0.0.1:$$port $(WITH_NODE) timeout 300 npm test
+
+new-service: $(NODE_MODULES) ## a new service from the kit, with its tests and Dockerfile, in the workspace: make new-service NAME=<name>
+	@test -n "$(NAME)" || { echo "usage: make new-service NAME=<name>" >&2; exit 2; }
+	@cd services && $(WITH_NODE) node tools/new-service.js $(NAME)
+	@cd services && $(WITH_NODE) npm install --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $(NODE_MODULES)
 
 bench-services: $(NODE_MODULES) system-deps ## load-test the offices API (cache hits) against a bare Express baseline
 	cd services && $(WITH_NODE) node tools/bench/run.js

@@ -13,10 +13,37 @@ function withTimeout(promise, ms) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-export function createRedisCache({ url, password, ttlSeconds, timeoutMs, logger, metrics, clientName = 'offices' }) {
+/**
+ * A near cache in front of Redis: each replica keeps what it read for `ttlMs` (2 s by default), so
+ * a hot entry costs one Redis round trip per replica every two seconds instead of one per request.
+ * Bounded by `limit` (the oldest entry goes first); a directory change still reaches readers
+ * within the Redis TTL plus `ttlMs`.
+ */
+function createNearCache(ttlMs, limit) {
+  const entries = new Map();
+  return {
+    get(key) {
+      const entry = entries.get(key);
+      if (entry === undefined) return undefined;
+      if (entry.expires <= Date.now()) {
+        entries.delete(key);
+        return undefined;
+      }
+      return entry.value;
+    },
+    set(key, value) {
+      if (ttlMs <= 0) return;
+      if (entries.size >= limit) entries.delete(entries.keys().next().value);
+      entries.set(key, { value, expires: Date.now() + ttlMs });
+    },
+  };
+}
+
+export function createRedisCache({ url, password, ttlSeconds, timeoutMs, logger, metrics, clientName = 'offices', nearTtlMs = 2000, nearLimit = 1000 }) {
+  const near = createNearCache(nearTtlMs, nearLimit);
   const operations = metrics.counter({
     name: 'offices_cache_operations_total',
-    help: 'Cache lookups and writes, by operation and result (hit, miss, stored, error).',
+    help: 'Cache lookups and writes, by operation and result (near_hit, hit, miss, stored, error).',
     labelNames: ['operation', 'result'],
   });
   const client = createClient({
@@ -67,6 +94,11 @@ export function createRedisCache({ url, password, ttlSeconds, timeoutMs, logger,
      * in the Redis that Kong's rate-limit counters share.
      */
     async getOrLoad(key, load, found = (value) => value !== undefined) {
+      const local = near.get(key);
+      if (local !== undefined) {
+        operations.inc({ operation: 'get', result: 'near_hit' });
+        return local;
+      }
       const cached = await attempt('get', async () => {
         const text = await client.get(KEY_PREFIX + key);
         // Parsed inside the guard: a value that is not JSON is a cache fault, not a 500.
@@ -74,6 +106,7 @@ export function createRedisCache({ url, password, ttlSeconds, timeoutMs, logger,
       });
       if (cached.ok && cached.value !== null) {
         operations.inc({ operation: 'get', result: 'hit' });
+        near.set(key, cached.value);
         return cached.value;
       }
       if (cached.ok) operations.inc({ operation: 'get', result: 'miss' });
@@ -83,6 +116,7 @@ export function createRedisCache({ url, password, ttlSeconds, timeoutMs, logger,
           client.set(KEY_PREFIX + key, JSON.stringify(value), { expiration: { type: 'EX', value: ttlSeconds } }),
         );
         if (stored.ok) operations.inc({ operation: 'set', result: 'stored' });
+        near.set(key, value);
       }
       return value;
     },

@@ -16,7 +16,7 @@ import { loadKeys } from '../../auth/src/keys.js';
 import { createOfficesApp } from '../src/app.js';
 import { createNoCache } from '../src/cache.js';
 import { createDirectory } from '../src/directory.js';
-import { VerifiedTokens, createTokenGuard, loadVerificationKeys } from '../src/tokens.js';
+import { VerifiedTokens, createTokenGuard, loadVerificationKeys } from '@natplat/service-kit';
 
 const AUDIENCE = 'national-platform';
 const ISSUER = 'https://auth.test.platform.gov.example';

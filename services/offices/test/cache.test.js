@@ -11,7 +11,7 @@ import { keyPair, listen, memoryLogger, sample, sharedRedisUrl, startRedis, temp
 import { createOfficesApp } from '../src/app.js';
 import { createRedisCache } from '../src/cache.js';
 import { createDirectory } from '../src/directory.js';
-import { createTokenGuard, loadVerificationKeys } from '../src/tokens.js';
+import { createTokenGuard, loadVerificationKeys } from '@natplat/service-kit';
 
 const AUDIENCE = 'national-platform';
 const ISSUER = 'https://auth.test.platform.gov.example';
@@ -29,10 +29,10 @@ async function waitFor(predicate, ms = 3000) {
 }
 
 /** An offices API wired to Redis at `url`; `stop()` shuts it down. */
-async function apiWith({ url, password, ttlSeconds = 60, timeoutMs = 100, clientName }) {
+async function apiWith({ url, password, ttlSeconds = 60, timeoutMs = 100, clientName, nearTtlMs = 0 }) {
   const metrics = testMetrics('offices');
   const logs = memoryLogger('offices');
-  const cache = createRedisCache({ url, password, ttlSeconds, timeoutMs, logger: logs.logger, metrics, clientName });
+  const cache = createRedisCache({ url, password, ttlSeconds, timeoutMs, logger: logs.logger, metrics, clientName, nearTtlMs });
   cache.start();
   const service = createOfficesApp({
     directory: createDirectory({ file: DIRECTORY }),
@@ -126,6 +126,23 @@ describe('with the shared Redis', () => {
       assert.deepEqual(answer.body.offices, []);
     }
     assert.deepEqual(await inspect.keys('offices:v1:list:nowhere-*'), []);
+  });
+
+  test('the near cache answers a hot entry without a Redis round trip, for its TTL only', async () => {
+    const hot = await apiWith({ url: sharedRedisUrl(), ttlSeconds: 30, nearTtlMs: 300 });
+    try {
+      await waitFor(async () => (await hot.cache.status()) === 'up');
+      await hot.get('/v1/offices/capital-old-town-central'); // a Redis hit (or miss), kept near
+      const redisReads = (await hot.count('get', 'hit')) + (await hot.count('get', 'miss'));
+      for (let i = 0; i < 20; i += 1) assert.equal((await hot.get('/v1/offices/capital-old-town-central')).status, 200);
+      assert.equal(await hot.count('get', 'near_hit'), 20);
+      assert.equal((await hot.count('get', 'hit')) + (await hot.count('get', 'miss')), redisReads, 'no Redis read');
+      await new Promise((resolve) => setTimeout(resolve, 350));
+      await hot.get('/v1/offices/capital-old-town-central');
+      assert.equal((await hot.count('get', 'hit')) + (await hot.count('get', 'miss')), redisReads + 1, 'expired: Redis read again');
+    } finally {
+      await hot.stop();
+    }
   });
 
   test('readiness reports the cache up', async () => {

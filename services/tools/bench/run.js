@@ -1,9 +1,14 @@
-// make bench-services: the offices API on its cache-hit path (token check, Redis GET, JSON, ECS
-// access log, metrics) against a bare Express hello-world, in the same run on the same machine.
+// make bench-services: the offices API, configured as in production (issuer, audience, Redis with
+// a password), against a bare Express hello-world, in the same run on the same machine, in two
+// scenarios:
+//   - the cache-hit path with one token (token memo hit, Redis GET, JSON, ECS access log, metrics);
+//   - many distinct valid tokens, so every request pays the RSA signature check (the memo holds
+//     10,000 tokens; the pool cycles through more than that, so no token is remembered).
 // Rounds alternate baseline / example so that machine noise hits both alike; medians are quoted.
 // The last line is machine-readable:
-//   throughput_ratio=<example/baseline> p99_ms=<example p99> errors=<non-2xx + socket errors>
+//   throughput_ratio= p99_ms= errors= ratio_distinct_tokens= p99_distinct_ms=
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import autocannon from 'autocannon';
@@ -15,6 +20,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const OFFICE = 'coast-seaside-central';
+const ISSUER = 'https://auth.bench.platform.gov.example';
+const DISTINCT_TOKENS = Number(process.env.BENCH_DISTINCT_TOKENS ?? 12_000); // more than the memo holds
 
 async function freePort() {
   const { createServer } = await import('node:net');
@@ -51,8 +58,11 @@ async function start(script, env, healthPath = '/healthz') {
   throw new Error(`${script} did not become healthy`);
 }
 
-function load(url, headers) {
-  return autocannon({ url, connections: CONNECTIONS, duration: SECONDS, headers });
+function load(url, headers, nextToken) {
+  const requests = nextToken
+    ? [{ setupRequest: (request) => ({ ...request, headers: { ...request.headers, authorization: `Bearer ${nextToken()}` } }) }]
+    : undefined;
+  return autocannon({ url, connections: CONNECTIONS, duration: SECONDS, headers, ...(requests ? { requests } : {}) });
 }
 
 function median(values) {
@@ -62,21 +72,36 @@ function median(values) {
 }
 
 const dir = tempDir('bench-');
-const site = keyPair(dir, 'site');
-const redis = await startRedis();
-const token = await new SignJWT({ scope: 'offices.read' })
-  .setProtectedHeader({ alg: 'RS256' })
-  .setSubject('bench')
-  .setAudience('national-platform')
-  .setIssuedAt()
-  .setNotBefore('0s')
-  .setExpirationTime('1h')
-  .sign(site.privateKey);
+const site = keyPair(dir, 'site', 3072); // the platform's own key size
+const password = 'bench-redis-password-0123456789';
+const passwordFile = `${dir}/redis-password`;
+writeFileSync(passwordFile, password);
+const redis = await startRedis(['--requirepass', password]);
 
-const offices = await start('../offices/src/server.js', {
-  REDIS_URL: redis.url,
+function sign(subject) {
+  return new SignJWT({ scope: 'offices.read' })
+    .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
+    .setIssuer(ISSUER)
+    .setSubject(subject)
+    .setAudience('national-platform')
+    .setIssuedAt()
+    .setNotBefore('0s')
+    .setExpirationTime('15m')
+    .sign(site.privateKey);
+}
+const token = await sign('bench');
+process.stdout.write(`signing ${DISTINCT_TOKENS} distinct tokens…\n`);
+const pool = [];
+for (let i = 0; i < DISTINCT_TOKENS; i += 1) pool.push(await sign(`client-${i}`));
+let cursor = 0;
+const nextToken = () => pool[(cursor += 1) % pool.length];
+
+const offices = await start('../../offices/src/server.js', {
+  REDIS_URL: `${redis.url}/1`,
+  REDIS_PASSWORD_FILE: passwordFile,
   JWT_PUBLIC_KEY_FILES: site.publicFile,
   JWT_AUDIENCE: 'national-platform',
+  JWT_ISSUER: ISSUER,
   LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
 });
 const hello = await start('./hello.js', {}, '/hello');
@@ -95,29 +120,41 @@ try {
   for (let round = 1; round <= ROUNDS; round += 1) {
     const base = await load(`${hello.url}/hello`, {});
     const example = await load(exampleUrl, auth);
+    const distinct = await load(exampleUrl, {}, nextToken);
     const row = {
       round,
       baseline_rps: base.requests.average,
       example_rps: example.requests.average,
       ratio: example.requests.average / base.requests.average,
       example_p99_ms: example.latency.p99,
-      errors: example.errors + example.timeouts + example.non2xx + base.errors + base.non2xx,
+      distinct_rps: distinct.requests.average,
+      distinct_ratio: distinct.requests.average / base.requests.average,
+      distinct_p99_ms: distinct.latency.p99,
+      errors:
+        example.errors + example.timeouts + example.non2xx + base.errors + base.non2xx +
+        distinct.errors + distinct.timeouts + distinct.non2xx,
     };
     rounds.push(row);
     process.stdout.write(
-      `round ${round}: baseline ${row.baseline_rps.toFixed(0)} req/s, example ${row.example_rps.toFixed(0)} req/s, ` +
-        `ratio ${row.ratio.toFixed(3)}, example p99 ${row.example_p99_ms} ms, errors ${row.errors}\n`,
+      `round ${round}: baseline ${row.baseline_rps.toFixed(0)} req/s, example ${row.example_rps.toFixed(0)} req/s ` +
+        `(ratio ${row.ratio.toFixed(3)}, p99 ${row.example_p99_ms} ms), distinct tokens ${row.distinct_rps.toFixed(0)} req/s ` +
+        `(ratio ${row.distinct_ratio.toFixed(3)}, p99 ${row.distinct_p99_ms} ms), errors ${row.errors}\n`,
     );
   }
   const metrics = await (await fetch(`${offices.url}/metrics`)).text();
   const hits = sample(metrics, 'offices_cache_operations_total', { operation: 'get', result: 'hit' }) ?? 0;
+  const nearHits = sample(metrics, 'offices_cache_operations_total', { operation: 'get', result: 'near_hit' }) ?? 0;
   const misses = sample(metrics, 'offices_cache_operations_total', { operation: 'get', result: 'miss' }) ?? 0;
   const cacheErrors = sample(metrics, 'offices_cache_operations_total', { operation: 'get', result: 'error' }) ?? 0;
-  process.stdout.write(`cache: ${hits} hits, ${misses} misses, ${cacheErrors} errors (the example ran on the hit path)\n`);
+  process.stdout.write(
+    `cache: ${nearHits} near-cache hits, ${hits} Redis hits, ${misses} misses, ${cacheErrors} errors (the example ran on the hit path)\n`,
+  );
   const errors = rounds.reduce((sum, row) => sum + row.errors, 0) + cacheErrors;
   process.stdout.write(
     `throughput_ratio=${median(rounds.map((r) => r.ratio)).toFixed(3)} ` +
-      `p99_ms=${median(rounds.map((r) => r.example_p99_ms))} errors=${errors}\n`,
+      `p99_ms=${median(rounds.map((r) => r.example_p99_ms))} errors=${errors} ` +
+      `ratio_distinct_tokens=${median(rounds.map((r) => r.distinct_ratio)).toFixed(3)} ` +
+      `p99_distinct_ms=${median(rounds.map((r) => r.distinct_p99_ms))}\n`,
   );
 } finally {
   offices.child.kill('SIGTERM');

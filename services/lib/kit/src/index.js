@@ -3,3 +3,12 @@ export { createLogger } from './logger.js';
 export { DURATION_BUCKETS, HTTP_DURATION, HTTP_REQUESTS, createMetrics, routeOf } from './metrics.js';
 export { HttpError, createService, exitOnSignals } from './service.js';
 export { startService } from './main.js';
+export {
+  ALGORITHMS,
+  MIN_RSA_BITS,
+  TOKEN_SPEC,
+  VerifiedTokens,
+  createTokenGuard,
+  loadVerificationKeys,
+  tokenGuardFromConfig,
+} from './tokens.js';

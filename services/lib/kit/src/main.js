@@ -40,6 +40,7 @@ export async function startService({ name, version, spec, build, env = process.e
     await built.service.shutdown(0).catch(() => {});
     return undefined;
   }
+  logger.flush?.(); // "listening" is what probes and operators wait for: out at once
   exitOnSignals(built.service, { logger, timeoutMs: config.shutdownTimeoutMs });
   return built;
 }

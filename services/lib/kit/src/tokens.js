@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 
 import { calculateJwkThumbprint, createLocalJWKSet, errors, exportJWK, jwtVerify } from 'jose';
 
-import { HttpError } from '@natplat/service-kit';
+import { HttpError } from './service.js';
 
 export const ALGORITHMS = ['RS256'];
 export const MIN_RSA_BITS = 2048; // NIST SP 800-131A; the platform's own keys are 3072 bits
@@ -121,4 +121,24 @@ export function createTokenGuard({ keySet, audience, issuer, maxLifetimeSeconds,
       next();
     };
   };
+}
+
+/** The token check's configuration, the same for every service that verifies the site's tokens. */
+export const TOKEN_SPEC = {
+  jwtPublicKeyFiles: { env: 'JWT_PUBLIC_KEY_FILES', type: 'files', required: true },
+  jwtAudience: { env: 'JWT_AUDIENCE', type: 'string', required: true },
+  jwtIssuer: { env: 'JWT_ISSUER', type: 'url', required: true },
+  // Kong's jwt `maximum_expiration`: the issuer's token lifetime plus the clock skew it allows.
+  jwtMaxLifetimeSeconds: { env: 'JWT_MAX_LIFETIME_SECONDS', type: 'int', min: 60, max: 86400, default: 960 },
+};
+
+/** A token guard from a config read with TOKEN_SPEC. */
+export async function tokenGuardFromConfig(config, options = {}) {
+  return createTokenGuard({
+    keySet: await loadVerificationKeys(config.jwtPublicKeyFiles),
+    audience: config.jwtAudience,
+    issuer: config.jwtIssuer,
+    maxLifetimeSeconds: config.jwtMaxLifetimeSeconds,
+    ...options,
+  });
 }
