@@ -364,18 +364,24 @@ BAD_CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
     ("stack", "mutate", "key", "words"),
     [pytest.param(*case[1:], id=case[0]) for case in BAD_CASES],
 )
-def test_bad_stack_file_is_rejected_with_the_key_named(
-    tmp_path: Path, stack: str, mutate: Callable[[dict], None], key: str, words: str
-) -> None:
+def refusal(tmp_path: Path, stack: str, mutate: Callable[[dict], None]) -> tuple[Path, list[str]]:
+    """The problems `load_stack_file` reports for `stack` changed by `mutate` (it must refuse it)."""
     document = copy.deepcopy(stack_document(stack))
     mutate(document)
     path = write(tmp_path, stack, document)
     with pytest.raises(SiteConfigError) as raised:
         load_stack_file(path)
-    matching = [line for line in raised.value.problems if key in line and words in line]
-    assert matching, f"no line names {key!r} with {words!r}: {raised.value.problems}"
-    assert all(line.startswith(f"{path}: ") for line in raised.value.problems)
-    assert all("\n" not in line for line in raised.value.problems)
+    return path, raised.value.problems
+
+
+def test_bad_stack_file_is_rejected_with_the_key_named(
+    tmp_path: Path, stack: str, mutate: Callable[[dict], None], key: str, words: str
+) -> None:
+    path, problems = refusal(tmp_path, stack, mutate)
+    matching = [line for line in problems if key in line and words in line]
+    assert matching, f"no line names {key!r} with {words!r}: {problems}"
+    assert all(line.startswith(f"{path}: ") for line in problems)
+    assert all("\n" not in line for line in problems)
 
 
 def test_there_are_at_least_twenty_bad_config_cases() -> None:

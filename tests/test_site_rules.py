@@ -13,8 +13,8 @@ import pytest
 
 from conftest import stack_run
 from natplat.spec.model import PLATFORM_PATHS, PROJECT, RESERVED_SERVICE_NAMES
-from natplat.spec.stackfile import SiteConfigError, load_stack_file
-from test_site_model import stack_document, write
+from natplat.spec.stackfile import load_stack_file
+from test_site_model import refusal, stack_document, write
 
 NS = PROJECT
 
@@ -250,14 +250,10 @@ CASES: list[tuple[str, str, str, Callable[[dict], None], str, str]] = [
 def test_cross_field_mistakes_are_refused_with_the_key(
     tmp_path: Path, stack: str, mutate: Callable[[dict], None], key: str, words: str
 ) -> None:
-    document = copy.deepcopy(stack_document(stack))
-    mutate(document)
-    path = write(tmp_path, stack, document)
-    with pytest.raises(SiteConfigError) as raised:
-        load_stack_file(path)
-    matching = [line for line in raised.value.problems if f"{NS}:{key}:" in line and words in line]
-    assert matching, f"no line names {key!r} with {words!r}: {raised.value.problems}"
-    assert all(line.startswith(f"{path}: ") for line in raised.value.problems)
+    path, problems = refusal(tmp_path, stack, mutate)
+    matching = [line for line in problems if f"{NS}:{key}:" in line and words in line]
+    assert matching, f"no line names {key!r} with {words!r}: {problems}"
+    assert all(line.startswith(f"{path}: ") for line in problems)
 
 
 def test_every_class_has_cases() -> None:
