@@ -360,10 +360,6 @@ BAD_CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("stack", "mutate", "key", "words"),
-    [pytest.param(*case[1:], id=case[0]) for case in BAD_CASES],
-)
 def refusal(tmp_path: Path, stack: str, mutate: Callable[[dict], None]) -> tuple[Path, list[str]]:
     """The problems `load_stack_file` reports for `stack` changed by `mutate` (it must refuse it)."""
     document = copy.deepcopy(stack_document(stack))
@@ -374,6 +370,10 @@ def refusal(tmp_path: Path, stack: str, mutate: Callable[[dict], None]) -> tuple
     return path, raised.value.problems
 
 
+@pytest.mark.parametrize(
+    ("stack", "mutate", "key", "words"),
+    [pytest.param(*case[1:], id=case[0]) for case in BAD_CASES],
+)
 def test_bad_stack_file_is_rejected_with_the_key_named(
     tmp_path: Path, stack: str, mutate: Callable[[dict], None], key: str, words: str
 ) -> None:
