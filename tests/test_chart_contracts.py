@@ -179,3 +179,17 @@ def test_grafana_runs_on_a_read_only_root_with_its_own_tmp(run: ProgramRun) -> N
     assert grafana["containerSecurityContext"]["readOnlyRootFilesystem"] is True
     assert grafana["persistence"]["enabled"] is False
     assert {"name": "tmp", "mountPath": "/tmp"} in grafana["extraEmptyDirMounts"]  # noqa: S108 - a mount path
+
+
+def test_node_exporter_keeps_host_namespaces_but_no_privilege(run: ProgramRun) -> None:
+    """prometheus-node-exporter 4.56.1 sets only readOnlyRootFilesystem on its container and the
+    user on its pod (values.yaml); the rendered DaemonSet then failed checkov on privilege
+    escalation, capabilities and seccomp. Host network and PID stay: they are its job."""
+    exporter = chart(run, "monitoring")["values"]["prometheus-node-exporter"]
+    assert exporter["containerSecurityContext"] == {
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    assert exporter["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert exporter["securityContext"]["runAsNonRoot"] is True

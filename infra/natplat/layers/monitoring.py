@@ -363,6 +363,22 @@ def chart_values(args: MonitoringArgs) -> dict[str, Any]:
             # The sub-chart appends "-distroless" to the tag when image.distroless is true (the
             # parent chart's default): off, so the pod pulls the catalog's tag, suffix included.
             "image": {**_image("nodeExporter", args.registry), "distroless": False},
+            # The node exporter needs the host's network and PID namespaces and a read-only view
+            # of its root (what the node agents' namespace allows); not privilege escalation, any
+            # capability, or an unconfined seccomp profile (prometheus-node-exporter 4.56.1 sets
+            # only readOnlyRootFilesystem and the pod's user by default).
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 65534,
+                "runAsGroup": 65534,
+                "fsGroup": 65534,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containerSecurityContext": {
+                "readOnlyRootFilesystem": True,
+                "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]},
+            },
             "resources": SMALL,
             "priorityClassName": PLATFORM_PRIORITY.name,
         },

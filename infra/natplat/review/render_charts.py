@@ -128,6 +128,33 @@ CHECKOV_EXEMPTIONS: dict[tuple[str, str], str] = {
     ("CKV_K8S_9", "StatefulSet.platform-logging.elastic-operator"): (
         "eck-operator 3.5.0's chart defines no probes; the operator exits on failure and is restarted"
     ),
+    ("CKV_K8S_49", "ClusterRole.default.monitoring-operator"): (
+        "prometheus-operator's role uses wildcards over its own API group (monitoring.coreos.com)"
+    ),
+    (
+        "CKV_K8S_38",
+        "Deployment.platform-monitoring.monitoring-operator",
+    ): "the operator watches the Kubernetes API",
+    ("CKV_K8S_38", "Deployment.platform-monitoring.monitoring-kube-state-metrics"): (
+        "kube-state-metrics lists the Kubernetes API's objects: that is its job"
+    ),
+    ("CKV_K8S_38", "Deployment.platform-monitoring.monitoring-grafana"): (
+        "Grafana's sidecars read the dashboard and datasource ConfigMaps through the API "
+        "(its Role: ConfigMaps only)"
+    ),
+    ("CKV_K8S_8", "Deployment.platform-monitoring.monitoring-grafana"): (
+        "the k8s-sidecar containers expose no health endpoint; Grafana's own container has both probes"
+    ),
+    ("CKV_K8S_9", "Deployment.platform-monitoring.monitoring-grafana"): (
+        "the k8s-sidecar containers expose no health endpoint; Grafana's own container has both probes"
+    ),
+    ("CKV_K8S_17", "DaemonSet.platform-node-agents.monitoring-prometheus-node-exporter"): (
+        "a node agent: process metrics need the host's PID namespace (the node agents' namespace allows it)"
+    ),
+    ("CKV_K8S_19", "DaemonSet.platform-node-agents.monitoring-prometheus-node-exporter"): (
+        "a node agent: network metrics need the host's network namespace "
+        "(the node agents' namespace allows it)"
+    ),
 }
 """checkov findings on chart objects that the chart gives no way to change, each with its reason
 (checkov's own skips need an annotation the chart cannot set on these objects)."""
