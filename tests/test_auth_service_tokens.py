@@ -47,7 +47,7 @@ def _post(url: str, body: dict[str, str], headers: dict[str, str] | None = None)
 def auth_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     assert shutil.which("node"), "Node.js 24 is needed for the auth service (make test puts it on PATH)"
     version = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout
-    assert version.startswith("v24."), f"the services run on Node.js 24, found {version.strip()} (use make test)"
+    assert version.startswith("v24."), f"the services run on Node.js 24, found {version.strip()} (make test)"
     assert (SERVICES / "node_modules").is_dir(), "run `make test`, which installs services/ with npm ci"
     folder: Path = tmp_path_factory.mktemp("auth")
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
