@@ -30,8 +30,8 @@ from typing import Any
 import yaml
 
 from natplat.review.offline import ROOT
+from natplat.spec.model import PROJECT
 
-PROJECT = "national-platform"
 THROWAWAY_SALTS = frozenset(
     {
         "v1:g8993p2kAt8=:v1:QNz+PpjuSdpknDx9:mDvQyZ3Yp2QyUE+z6Oxhwot8PGFeJQ==",  # capital

@@ -12,7 +12,6 @@ preview and passes the policy pack on its own:
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,8 +83,6 @@ class GatewayArgs:
     highly_available: bool
     after: tuple[pulumi.Resource, ...] = ()
     """What the chart waits for: the monitoring layer, whose CRDs its ServiceMonitor needs."""
-    webhook_ca_pem: pulumi.Input[str] = ""
-    """The admission webhook's CA certificate (public), set by KongGateway before rendering."""
 
     @staticmethod
     def from_site(
@@ -120,7 +117,8 @@ class GatewayArgs:
         )
 
 
-def chart_values(args: GatewayArgs) -> dict[str, Any]:
+def chart_values(args: GatewayArgs, webhook_ca_pem: pulumi.Input[str]) -> dict[str, Any]:
+    """The Kong chart's values; `webhook_ca_pem` is the admission webhook's CA (public)."""
     kong = resolve_image(KONG_IMAGE, args.registry)
     controller = resolve_image(KONG_INGRESS_CONTROLLER_IMAGE, args.registry)
     pulls = [args.pull_secret] if args.pull_secret else []
@@ -207,7 +205,7 @@ def chart_values(args: GatewayArgs) -> dict[str, Any]:
                 "certificate": {
                     "provided": True,
                     "secretName": WEBHOOK_TLS_SECRET,
-                    "caBundle": args.webhook_ca_pem,
+                    "caBundle": webhook_ca_pem,
                 },
             },
         },
@@ -256,7 +254,7 @@ class KongGateway(pulumi.ComponentResource):
             site=args.site,
             registry=args.registry,
             namespace=ns,
-            values=chart_values(dataclasses.replace(args, webhook_ca_pem=webhook_ca)),
+            values=chart_values(args, webhook_ca),
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(depends_on=[certificate, webhook_secret, ingress_class, *args.after]),
