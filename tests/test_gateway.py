@@ -3,6 +3,7 @@ one key resource to both sides, and the routes every service publishes through i
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,8 @@ from harness import (
     run_program,
     secret_at,
 )
-from natplat.layers.gateway.routes import PUBLIC_ALLOW_LIST, PUBLIC_ROUTE_ANNOTATION
-from natplat.layers.signing import jwk_thumbprint
+from natplat.layers.gateway.routes import PUBLIC_ALLOW_LIST, PUBLIC_ROUTE_ANNOTATION, public_paths
+from natplat.layers.signing import key_id
 from natplat.spec.catalog import KONG_CHART, KONG_IMAGE
 from natplat.spec.stackfile import load_stack_file
 
@@ -130,16 +131,18 @@ def test_global_plugins_prometheus_cors_and_request_size(run: ProgramRun) -> Non
     )
 
 
-def test_jwt_plugin_verifies_exp_and_nbf_by_key_id(run: ProgramRun) -> None:
+def test_jwt_plugin_verifies_exp_by_key_id(run: ProgramRun) -> None:
     body = plugin(run, "KongPlugin", "jwt-verify")
     assert body["metadata"]["namespace"] == "platform-services"
     assert body["plugin"] == "jwt"
     config = body["config"]
-    assert config["claims_to_verify"] == ["exp", "nbf"]
+    # Keycloak's access tokens carry no nbf, and Kong refuses a token lacking a listed claim
+    # (kong/plugins/jwt/jwt_parser.lua: "must be a number"): only exp is listed.
+    assert config["claims_to_verify"] == ["exp"]
     assert config["key_claim_name"] == "kid"
     assert config["uri_param_names"] == []
     # The issuer's lifetime, and a minute of clock skew, no more.
-    assert config["maximum_expiration"] == site_of(run).auth.token_ttl_seconds + 60
+    assert config["maximum_expiration"] == site_of(run).identity.token_ttl_seconds + 60
 
 
 def test_rate_limiting_uses_the_cache_master_endpoint_and_its_secret(run: ProgramRun) -> None:
@@ -192,12 +195,15 @@ def test_one_key_resource_feeds_the_consumer_the_issuer_and_the_apis(run: Progra
     data = credential.inputs["stringData"]
     assert data["algorithm"] == "RS256"
     assert data["rsa_public_key"] == key["publicKeyPem"]
-    assert data["key"] == jwk_thumbprint(key["publicKeyPem"]) == run.outputs["tokenKeyIds"]["primary"]
+    assert data["key"] == key_id(key["publicKeyPem"]) == run.outputs["tokenKeyIds"]["primary"]
     consumer = plugin(run, "KongConsumer", "platform-token-issuer")
     assert consumer["credentials"] == ["platform-token-issuer-jwt-primary"]
-    (signing,) = [r for r in run.kubernetes("Secret") if r.metadata["name"] == "auth-signing-key"]
-    assert signing.inputs["stringData"]["signing.key"] == key["privateKeyPemPkcs8"]
-    assert secret_at(signing.raw_inputs, "stringData", "signing.key")
+    # Keycloak gets the private half through the realm applier's Secret, as a secret.
+    (realm,) = [r for r in run.kubernetes("Secret") if r.metadata["name"] == "keycloak-realm"]
+    providers = json.loads(realm.inputs["stringData"]["realm.json"])["keyProviders"]
+    assert [p["config"]["privateKey"] for p in providers] == [[key["privateKeyPemPkcs8"]]]
+    assert [p["kid"] for p in providers] == [run.outputs["tokenKeyIds"]["primary"]]
+    assert secret_at(realm.raw_inputs, "stringData", "realm.json")
     (public,) = [r for r in run.kubernetes("ConfigMap") if r.metadata["name"] == "jwt-public-keys"]
     assert public.inputs["data"] == {"primary.pem": key["publicKeyPem"]}
     signing_keys = [
@@ -238,7 +244,8 @@ def test_every_route_but_the_public_allow_list_carries_jwt(run: ProgramRun) -> N
         # No token check: only what the allow-list names, and it says why.
         assert annotations[PUBLIC_ROUTE_ANNOTATION], paths
         label = rule["host"].removesuffix(f".{domain}")
-        assert label in PUBLIC_ALLOW_LIST and set(paths) <= set(PUBLIC_ALLOW_LIST[label]), rule
+        realm = site_of(run).identity.realm
+        assert label in PUBLIC_ALLOW_LIST and set(paths) <= set(public_paths(label, realm=realm)), rule
 
 
 def test_a_guarded_route_for_every_listed_service_on_the_api_host(run: ProgramRun) -> None:
@@ -252,9 +259,13 @@ def test_a_guarded_route_for_every_listed_service_on_the_api_host(run: ProgramRu
         assert run.outputs["publicUrls"][service.name] == [
             f"https://api.{site.site.domain}{r}" for r in service.routes
         ]
-    public = by_name["auth-public"]
+    public = by_name["auth"]
     assert public["spec"]["rules"][0]["host"] == f"auth.{site.site.domain}"
-    assert {p["pathType"] for p in public["spec"]["rules"][0]["http"]["paths"]} == {"Exact"}
+    # The site realm and the login pages' static files only: no /admin, no master realm.
+    assert [p["path"] for p in public["spec"]["rules"][0]["http"]["paths"]] == [
+        f"/realms/{site.identity.realm}",
+        "/resources",
+    ]
 
 
 def test_proxy_certificate_is_the_sites_or_generated_for_local(run: ProgramRun) -> None:
@@ -308,13 +319,13 @@ def _variant(tmp_path: Path, stack: str, change) -> ProgramRun:
 
 def test_key_rotation_trusts_two_generations_and_signs_with_the_first(tmp_path: Path) -> None:
     def rotate(config: dict) -> None:
-        config.setdefault("national-platform:auth", {})["signingKeys"] = ["next", "primary"]
+        config.setdefault("national-platform:identity", {})["signingKeys"] = ["next", "primary"]
 
     run = _variant(tmp_path, "capital", rotate)
     new, old = fake_key_pair("token-signing-next-rsa"), fake_key_pair("token-signing-primary-rsa")
     assert run.outputs["tokenKeyIds"] == {
-        "next": jwk_thumbprint(new["publicKeyPem"]),
-        "primary": jwk_thumbprint(old["publicKeyPem"]),
+        "next": key_id(new["publicKeyPem"]),
+        "primary": key_id(old["publicKeyPem"]),
     }
     credentials = {
         r.metadata["name"]: r.inputs["stringData"]
@@ -329,16 +340,17 @@ def test_key_rotation_trusts_two_generations_and_signs_with_the_first(tmp_path: 
         "platform-token-issuer-jwt-next",
         "platform-token-issuer-jwt-primary",
     ]
-    (signing,) = [r for r in run.kubernetes("Secret") if r.metadata["name"] == "auth-signing-key"]
-    assert signing.inputs["stringData"]["signing.key"] == new["privateKeyPemPkcs8"], "the new key signs"
+    (realm,) = [r for r in run.kubernetes("Secret") if r.metadata["name"] == "keycloak-realm"]
+    providers = json.loads(realm.inputs["stringData"]["realm.json"])["keyProviders"]
+    assert [(p["name"], p["config"]["active"], p["config"]["privateKey"]) for p in providers] == [
+        ("platform-signing-next", ["true"], [new["privateKeyPemPkcs8"]]),  # the new key signs
+        ("platform-signing-primary", ["false"], [old["privateKeyPemPkcs8"]]),  # the old one verifies
+    ]
     envs = {
         r.metadata["name"]: {
             e["name"]: e.get("value") for e in r.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
         }
         for r in run.kubernetes("Deployment")
     }
-    assert envs["auth"]["EXTRA_PUBLIC_KEY_FILES"].endswith("/primary.pem"), (
-        "the JWKS still publishes the old key"
-    )
     assert envs["offices"]["JWT_PUBLIC_KEY_FILES"].split(",")[1].endswith("/primary.pem")
     assert len(envs["offices"]["JWT_PUBLIC_KEY_FILES"].split(",")) == 2

@@ -172,7 +172,7 @@ def test_filebeat_has_read_only_rbac(logged: ProgramRun) -> None:
 
 
 def _retention_job(run: ProgramRun) -> dict[str, Any]:
-    (job,) = [r.inputs for r in run.kubernetes("Job")]
+    (job,) = [r.inputs for r in run.kubernetes("Job") if r.metadata["name"].startswith("logs-retention-")]
     return job
 
 

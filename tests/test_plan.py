@@ -39,7 +39,7 @@ def north() -> dict:
 def test_inventory_lists_objects_charts_images_secrets_and_outputs(north: dict) -> None:
     assert north["site"] == "north" and north["airGapped"] is True
     assert north["objects"]["Namespace"]["(cluster)"]
-    assert {c["name"] for c in north["charts"]} == {"redis-ha", "kong", "monitoring", "eck-operator"}
+    assert {c["name"] for c in north["charts"]} == {"redis-ha", "kong", "monitoring", "eck-operator", "cnpg"}
     assert all(len(c["valuesDigest"]) == 12 for c in north["charts"])
     assert north["secrets"] > 5
     assert north["outputs"]["site"] == "north"
@@ -90,8 +90,16 @@ def test_mirror_list_names_every_image_and_chart_once_with_its_mirror_path() -> 
     lines = mirror_list(STACKS / "Pulumi.north.yaml")
     images = [line for line in lines if line.startswith("image ")]
     charts = [line for line in lines if line.startswith("chart ")]
-    assert len(images) == len(set(images)) == 19
-    assert len(charts) == 4
+    # 19 before the identity layer, then Keycloak, its operator, the realm applier's Python, the
+    # CloudNativePG operator and PostgreSQL.
+    assert len(images) == len(set(images)) == 24
+    assert len(charts) == 5
+    manifests = [line for line in lines if line.startswith("manifest ")]
+    assert len(manifests) == 3
+    assert all(
+        " → https://mirror.north.platform.gov.example/manifests/keycloak-k8s-resources/" in m
+        for m in manifests
+    )
     mirror = "mirror.north.platform.gov.example/upstream"
     redis = "docker.io/library/redis:7.2.11-alpine"
     assert f"image {redis} → {mirror}/{redis}" in lines

@@ -39,7 +39,7 @@ def test_every_secure_value_of_every_stack_is_listed(stack_file) -> None:
 def test_the_listing_names_what_the_readme_once_forgot() -> None:
     """The README listed four keys; the committed files need more."""
     capital = secure_paths((ROOT / "stacks" / "Pulumi.capital.yaml").read_text())
-    assert "national-platform:auth.clients[1].secretHash" in capital
+    assert "national-platform:identity.federation.oidc[0].clientSecret" in capital
     assert "national-platform:monitoring.alerting.email.authPassword" in capital
     assert "national-platform:monitoring.alerting.webhook.url" in capital
     north = secure_paths((ROOT / "stacks" / "Pulumi.north.yaml").read_text())
@@ -83,8 +83,8 @@ def test_rekey_writes_a_vault_header_in_place_of_the_passphrase_one() -> None:
 def test_rekey_refuses_to_leave_a_value_behind() -> None:
     original = (ROOT / "stacks" / "Pulumi.capital.yaml").read_text()
     paths = secure_paths(original)
-    with pytest.raises(ValueError, match=r"auth\.clients\[1\]\.secretHash"):
-        rekey_text(original, {"encryptionsalt": "x"}, {p: "v1:A:B" for p in paths if "clients[1]" not in p})
+    with pytest.raises(ValueError, match=r"identity\.federation\.oidc\[0\]\.clientSecret"):
+        rekey_text(original, {"encryptionsalt": "x"}, {p: "v1:A:B" for p in paths if "oidc[0]" not in p})
 
 
 def test_the_committed_salts_are_the_throw_away_ones() -> None:

@@ -1,8 +1,9 @@
-"""The services layer: every listed service and the auth service as the same hardened workload,
+"""The services layer: every listed service as the same hardened workload,
 autoscaled and protected per profile, reachable only as declared, with its image per site."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -14,7 +15,7 @@ from conftest import stack_run
 from harness import IMAGE_DIGEST, ROOT, ProgramRun, fake_key_pair
 from natplat.blocks.images import SERVICES_DIR, source_digest
 from natplat.layers.services.microservice import HTTP_PORT
-from natplat.layers.signing import jwk_thumbprint
+from natplat.layers.signing import key_id
 from natplat.spec.catalog import NODE_BASE_IMAGE
 from natplat.spec.stackfile import load_stack_file
 
@@ -24,7 +25,7 @@ def site_of(run: ProgramRun):
 
 
 def names(run: ProgramRun) -> list[str]:
-    return ["auth", *(s.name for s in site_of(run).services)]
+    return [s.name for s in site_of(run).services]
 
 
 def objects(run: ProgramRun, kind: str) -> dict[str, dict[str, Any]]:
@@ -151,7 +152,6 @@ def test_egress_only_to_the_cache_master_and_declared_dependencies(run: ProgramR
             assert [p["port"] for p in rule["ports"]] == [int(port)]
         else:
             assert not cache_rules
-    assert objects(run, "NetworkPolicy")["auth"]["spec"]["egress"] == []
 
 
 def test_cache_clients_get_the_endpoint_and_the_password_file(run: ProgramRun) -> None:
@@ -159,13 +159,13 @@ def test_cache_clients_get_the_endpoint_and_the_password_file(run: ProgramRun) -
         spec = pod(run, service.name)
         (container,) = spec["containers"]
         env = {e["name"]: e["value"] for e in container["env"]}
-        assert env["JWT_AUDIENCE"] == site_of(run).auth.audience
+        assert env["JWT_AUDIENCE"] == site_of(run).identity.audience
         assert env["JWT_PUBLIC_KEY_FILES"].endswith("/primary.pem")
         if not service.cache:
             continue
         # Database 1: Kong's rate-limit counters keep database 0 to themselves.
         assert env["REDIS_URL"] == f"redis://{run.outputs['cacheEndpoint']}/1"
-        assert env["JWT_MAX_LIFETIME_SECONDS"] == str(site_of(run).auth.token_ttl_seconds + 60)
+        assert env["JWT_MAX_LIFETIME_SECONDS"] == str(site_of(run).identity.token_ttl_seconds + 60)
         volumes = {v["name"]: v for v in spec["volumes"]}
         assert volumes["redis-auth"]["secret"]["secretName"] == "redis-auth"
         assert all(e["name"] != "REDIS_PASSWORD" for e in container["env"]), "no password in the environment"
@@ -174,24 +174,17 @@ def test_cache_clients_get_the_endpoint_and_the_password_file(run: ProgramRun) -
         )
 
 
-def test_auth_gets_its_signing_key_and_clients_as_mounted_secrets(run: ProgramRun) -> None:
-    spec = pod(run, "auth")
-    (container,) = spec["containers"]
-    env = {e["name"]: e["value"] for e in container["env"]}
-    site = site_of(run)
-    assert env["ISSUER"] == f"https://auth.{site.site.domain}"
-    assert env["TOKEN_TTL_SECONDS"] == str(site.auth.token_ttl_seconds)
-    volumes = {
-        v["name"]: v.get("secret", {}).get("secretName") or v["configMap"]["name"] for v in spec["volumes"]
-    }
-    assert volumes == {
-        "signing-key": "auth-signing-key",
-        "clients": "auth-clients",
-        "jwt-public-keys": "jwt-public-keys",
-    }
-    assert all(m["readOnly"] for m in container["volumeMounts"])
+def test_no_service_holds_a_private_signing_key(run: ProgramRun) -> None:
+    """Keycloak signs; every service only verifies: the public-keys ConfigMap is all they get."""
+    private = fake_key_pair("token-signing-primary-rsa")["privateKeyPemPkcs8"]
+    for name in names(run):
+        spec = pod(run, name)
+        assert all("secret" not in v or v["secret"]["secretName"] == "redis-auth" for v in spec["volumes"])
+    public_keys = next(r for r in run.kubernetes("ConfigMap") if r.metadata.get("name") == "jwt-public-keys")
+    assert private not in json.dumps(public_keys.inputs)
     assert (
-        jwk_thumbprint(fake_key_pair("token-signing-primary-rsa")["publicKeyPem"])
+        key_id(fake_key_pair("token-signing-primary-rsa")["publicKeyPem"])
+        == run.outputs["tokenKeyIds"]["primary"]
         == run.outputs["tokenKeyIds"]["primary"]
     )
 
@@ -200,7 +193,7 @@ def test_air_gapped_site_runs_prebuilt_images_from_its_mirror_by_digest() -> Non
     run = stack_run("north")
     site = site_of(run)
     assert not run.of_type("docker:index/image:Image"), "an air-gapped site cannot build"
-    expected = {"auth": site.auth.image_digest, **{s.name: s.image_digest for s in site.services}}
+    expected = {s.name: s.image_digest for s in site.services}
     for name, digest in expected.items():
         image = pod(run, name)["containers"][0]["image"]
         assert image == f"mirror.north.platform.gov.example/upstream/national-platform/{name}@{digest}"
@@ -290,21 +283,20 @@ def test_hadolint_passes_and_would_catch_a_floating_base_image(tmp_path) -> None
 
 
 def test_python_and_node_derive_the_same_key_id() -> None:
-    """Kong's credential is registered under the Python-side kid; the auth service stamps the
-    node-side kid on tokens: they must agree for every key."""
+    """Kong's credential is registered under the Python-side kid (Keycloak's way of naming an
+    imported key); the APIs' token guard derives the node-side kid: they must agree."""
     pem = fake_key_pair("kid-agreement")["publicKeyPem"]
     script = (
-        "import('jose').then(async ({ calculateJwkThumbprint, exportJWK }) => {"
+        "import('@natplat/service-kit').then(async ({ keyId }) => {"
         "const { createPublicKey } = await import('node:crypto');"
-        "const jwk = await exportJWK(createPublicKey(process.env.PEM));"
-        "process.stdout.write(await calculateJwkThumbprint(jwk, 'sha256')); })"
+        "process.stdout.write(keyId(createPublicKey(process.env.PEM))); })"
     )
     node = subprocess.run(
         ["node", "--input-type=module", "-e", script],
         capture_output=True,
         text=True,
         env={**os.environ, "PEM": pem},
-        cwd=SERVICES_DIR / "auth",
+        cwd=SERVICES_DIR / "offices",
         check=True,
     )
-    assert node.stdout == jwk_thumbprint(pem)
+    assert node.stdout == key_id(pem)

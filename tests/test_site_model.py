@@ -37,6 +37,39 @@ def section(document: dict[str, Any], key: str) -> Any:
     return document["config"][f"{NS}:{key}"]
 
 
+def _pem_keys() -> tuple[str, str]:
+    from cryptography.hazmat.primitives import serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: PLC0415
+
+    private = rsa.generate_private_key(65537, 2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    short = (
+        rsa.generate_private_key(65537, 1024)  # noqa: S505 - the weak key the model must refuse
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    return private.decode(), short.decode()
+
+
+PRIVATE_KEY_PEM, SHORT_PUBLIC_KEY_PEM = _pem_keys()
+OIDC_PROVIDER = {
+    "alias": "agents",
+    "displayName": "Agents' directory",
+    "issuer": "https://login.agents.gov.example/realms/agents",
+    "authorizationUrl": "https://login.agents.gov.example/realms/agents/protocol/openid-connect/auth",
+    "tokenUrl": "https://login.agents.gov.example/realms/agents/protocol/openid-connect/token",
+    "jwksUrl": "https://login.agents.gov.example/realms/agents/protocol/openid-connect/certs",
+    "clientId": "national-platform",
+}
+LDAP_DIRECTORY = {
+    "connectionUrl": "ldaps://directory.gov.example",
+    "vendor": "ad",
+    "bindDn": "CN=platform,OU=Services,DC=gov,DC=example",
+    "usersDn": "OU=People,DC=gov,DC=example",
+}
+
+
 def _set(key: str, path: list[str | int], value: Any) -> Callable[[dict], None]:
     def mutate(document: dict) -> None:
         target = section(document, key)
@@ -105,8 +138,8 @@ BAD_CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
     (
         "typo-in-list-item",
         "capital",
-        _rename("auth", ["clients", 0, "scopes"], "scope"),
-        "auth.clients[0].scope",
+        _rename("identity", ["clients", 0, "scopes"], "scope"),
+        "identity.clients[0].scope",
         "did you mean 'scopes'",
     ),
     (
@@ -198,8 +231,8 @@ BAD_CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
     (
         "plaintext-secret-in-list",
         "capital",
-        _set("auth", ["clients", 1, "secretHash"], "$argon2id$v=19$x"),
-        "auth.clients[1].secretHash",
+        _set("identity", ["federation"], {"oidc": [{**OIDC_PROVIDER, "clientSecret": "plain-text"}]}),
+        "identity.federation.oidc[0].clientSecret",
         "must be a secret",
     ),
     (
@@ -304,16 +337,111 @@ BAD_CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
     (
         "signing-key-generation-twice",
         "capital",
-        _set("auth", ["signingKeys"], ["primary", "primary"]),
-        "auth.signingKeys",
+        _set("identity", ["signingKeys"], ["primary", "primary"]),
+        "identity.signingKeys",
         "same key generation twice",
     ),
     (
         "three-signing-key-generations",
         "capital",
-        _set("auth", ["signingKeys"], ["a", "b", "c"]),
-        "auth.signingKeys",
+        _set("identity", ["signingKeys"], ["a", "b", "c"]),
+        "identity.signingKeys",
         "at most 2",
+    ),
+    (
+        "retired-auth-section",
+        "coast",
+        _top(f"{NS}:auth", {"clients": []}),
+        "auth",
+        "replaced by Keycloak",
+    ),
+    (
+        "private-key-as-client-key",
+        "capital",
+        _set("identity", ["clients", 0, "publicKey"], PRIVATE_KEY_PEM),
+        "identity.clients[0].publicKey",
+        "is a private key",
+    ),
+    (
+        "short-client-key",
+        "capital",
+        _set("identity", ["clients", 0, "publicKey"], SHORT_PUBLIC_KEY_PEM),
+        "identity.clients[0].publicKey",
+        "at least 2048 bits",
+    ),
+    (
+        "client-key-not-pem",
+        "capital",
+        _set("identity", ["clients", 0, "publicKey"], "ssh-rsa AAAAB3NzaC1yc2E"),
+        "identity.clients[0].publicKey",
+        "is not a PEM public key",
+    ),
+    (
+        "admin-role-undeclared",
+        "capital",
+        _set("identity", ["adminRoles"], ["root"]),
+        "identity.adminRoles[0]",
+        "names 'root', which is not one of identity.roles",
+    ),
+    (
+        "client-role-undeclared",
+        "capital",
+        _set("identity", ["clients", 0, "roles"], ["auditor"]),
+        "identity.clients[0].roles[0]",
+        "names 'auditor'",
+    ),
+    (
+        "keycloak-client-id",
+        "capital",
+        _set("identity", ["applications", 0, "id"], "admin-cli"),
+        "identity.applications[0].id",
+        "a client Keycloak creates in every realm",
+    ),
+    (
+        "client-and-application-share-an-id",
+        "capital",
+        _set("identity", ["applications", 0, "id"], "registry-sync"),
+        "identity.applications[0].id",
+        "'registry-sync' is already clients[0].id",
+    ),
+    (
+        "wildcard-redirect",
+        "capital",
+        _set("identity", ["applications", 0, "redirectUris"], ["https://portal.platform.gov.example/*"]),
+        "identity.applications[0].redirectUris[0]",
+        "without wildcard",
+    ),
+    (
+        "plain-http-redirect",
+        "capital",
+        _set("identity", ["applications", 0, "redirectUris"], ["http://portal.platform.gov.example/cb"]),
+        "identity.applications[0].redirectUris[0]",
+        "must be an exact https:// URL",
+    ),
+    (
+        "ldap-without-tls",
+        "capital",
+        _set(
+            "identity",
+            ["federation"],
+            {"ldap": {**LDAP_DIRECTORY, "connectionUrl": "ldap://directory.gov.example"}},
+        ),
+        "identity.federation.ldap.connectionUrl",
+        "must match the pattern",
+    ),
+    (
+        "database-two-instances",
+        "capital",
+        _top(f"{NS}:sizing", {"keycloakDatabase": {"replicas": 2}}),
+        "sizing.keycloakDatabase.replicas",
+        "a single standby",
+    ),
+    (
+        "air-gapped-without-manifest-mirror",
+        "north",
+        _delete("registry", ["manifestMirror"]),
+        "registry.manifestMirror",
+        "is required on an air-gapped site with the identity layer",
     ),
     (
         "grafana-two-replicas",

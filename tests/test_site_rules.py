@@ -42,12 +42,19 @@ def setting(key: str, path: list[str | int], value: Any) -> Callable[[dict], Non
 
 def clients(*extra: dict[str, Any]) -> Callable[[dict], None]:
     def mutate(document: dict) -> None:
-        document["config"][f"{NS}:auth"]["clients"].extend(copy.deepcopy(list(extra)))
+        document["config"][f"{NS}:identity"]["clients"].extend(copy.deepcopy(list(extra)))
 
     return mutate
 
 
 SECRET = {"secure": "v1:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAAAA"}
+CLIENT_KEY = (
+    (Path(__file__).resolve().parents[1] / "stacks" / "Pulumi.capital.yaml")
+    .read_text()
+    .split("publicKey: |\n", 1)[1]
+    .split("  national")[0]
+)
+CLIENT_KEY = "\n".join(line.strip() for line in CLIENT_KEY.strip().splitlines()) + "\n"
 BILLING = {"name": "billing", "routes": ["/v1/billing"]}
 
 # (class, case id, stack, mutation, expected key path, expected words)
@@ -103,19 +110,11 @@ CASES: list[tuple[str, str, str, Callable[[dict], None], str, str]] = [
     ),
     (
         "routes",
-        "token-endpoint-on-api",
+        "well-known-on-api",
         "north",
-        services(first={"routes": ["/v1/offices", "/oauth/token"]}),
+        services(first={"routes": ["/v1/offices", "/.well-known/openid-configuration"]}),
         "services[0].routes[1]",
-        "token issuer",
-    ),
-    (
-        "routes",
-        "jwks-parent",
-        "capital",
-        services({**BILLING, "routes": ["/.well-known"]}),
-        "services[1].routes[0]",
-        "token issuer",
+        "RFC 8615",
     ),
     (
         "routes",
@@ -138,9 +137,9 @@ CASES: list[tuple[str, str, str, Callable[[dict], None], str, str]] = [
         "identity",
         "client-id-twice",
         "capital",
-        clients({"id": "portal", "scopes": ["offices.read"], "secretHash": SECRET}),
-        "auth.clients[2].id",
-        "'portal' is already auth.clients[0].id",
+        clients({"id": "registry-sync", "scopes": ["offices.read"], "publicKey": CLIENT_KEY}),
+        "identity.clients[1].id",
+        "'registry-sync' is already clients[0].id",
     ),
     (
         "identity",
@@ -163,7 +162,7 @@ CASES: list[tuple[str, str, str, Callable[[dict], None], str, str]] = [
         "auth-host-is-the-api-host",
         "north",
         setting("gateway", ["hostname"], "auth"),
-        "auth.hostname",
+        "identity.hostname",
         "'auth' is also gateway.hostname",
     ),
     (
@@ -236,8 +235,8 @@ CASES: list[tuple[str, str, str, Callable[[dict], None], str, str]] = [
         "kubernetes-names",
         "key-generation-upper-case",
         "capital",
-        setting("auth", ["signingKeys"], ["Primary"]),
-        "auth.signingKeys[0]",
+        setting("identity", ["signingKeys"], ["Primary"]),
+        "identity.signingKeys[0]",
         "must match the pattern",
     ),
 ]
@@ -280,26 +279,27 @@ def test_valid_neighbours_of_those_mistakes_are_accepted(
 
 def test_reserved_service_names_are_what_the_platform_puts_beside_services() -> None:
     """The names a service may not take are exactly the kinds a service creates that the platform
-    also creates in platform-services (here, the baseline's NetworkPolicies), plus `auth`."""
+    also creates in platform-services (here, the baseline's NetworkPolicies), plus the names of
+    the identity layer's own workloads (`auth`, its host; `keycloak`), kept off for clarity."""
     kinds = {"Deployment", "Service", "ServiceAccount", "HorizontalPodAutoscaler", "PodDisruptionBudget",
              "ServiceMonitor", "NetworkPolicy", "Ingress"}  # fmt: skip
     run = stack_run("capital")
-    services_made = {s["name"] for s in [{"name": "offices"}, {"name": "auth"}]}
+    services_made = {"offices"}
     taken = {
         r.metadata["name"]
         for r in run.resources
         if r.kind in kinds
         and r.metadata.get("namespace") == "platform-services"
         and r.metadata.get("name") not in services_made
-        and not r.metadata.get("name", "").startswith(("offices", "auth"))
+        and not r.metadata.get("name", "").startswith("offices")
     }
-    assert taken == set(RESERVED_SERVICE_NAMES) - {"auth"}
+    assert taken == set(RESERVED_SERVICE_NAMES) - {"auth", "keycloak"}
 
 
-def test_platform_paths_are_the_kits_and_the_issuers() -> None:
+def test_platform_paths_are_the_kits_and_the_hosts() -> None:
     kit = (
         Path(__file__).resolve().parents[1] / "services" / "lib" / "kit" / "src" / "service.js"
     ).read_text()
     for path in ("/healthz", "/readyz", "/metrics"):
         assert f"'{path}'" in kit and path in PLATFORM_PATHS
-    assert {"/oauth", "/.well-known"} <= set(PLATFORM_PATHS)
+    assert "/.well-known" in PLATFORM_PATHS

@@ -42,11 +42,12 @@ def test_secrets_in_lists_and_nested_keys_are_decrypted_at_their_path(
 ) -> None:
     monkeypatch.chdir(ROOT / "infra")  # Pulumi may start the program in its own folder
     site = _load("capital")
+    (agents,) = site.identity.federation.oidc
     assert (
-        _plaintext(site.auth.clients[1].secret_hash) == f"{PLACEHOLDER}{PROJECT}:auth.clients[1].secretHash"
+        _plaintext(agents.client_secret) == f"{PLACEHOLDER}{PROJECT}:identity.federation.oidc[0].clientSecret"
     )
     assert _plaintext(site.gateway.tls.key) == f"{PLACEHOLDER}{PROJECT}:gateway.tls.key"
-    assert site.auth.clients[1].id == "registry-sync"  # plain values come through untouched
+    assert agents.client_id == "national-platform-capital"  # plain values come through untouched
 
 
 def test_secret_outputs_are_marked_secret() -> None:

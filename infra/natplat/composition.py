@@ -11,12 +11,18 @@ from natplat.layers.baseline import BaselineArgs, ClusterBaseline
 from natplat.layers.cache import CacheArgs, RedisCache
 from natplat.layers.cluster import ClusterArgs, KubernetesCluster
 from natplat.layers.gateway.kong import KONG_POD_LABELS, GatewayArgs, KongGateway
+from natplat.layers.identity.stack import IdentityStack, IdentityStackArgs
 from natplat.layers.logs.common import LoggingArgs
 from natplat.layers.logs.stack import LoggingStack
 from natplat.layers.monitoring import MonitoringArgs, MonitoringStack
 from natplat.layers.services.layer import PlatformServices, ServicesArgs
 from natplat.layers.signing import JwtChain, TokenSigningKey
 from natplat.spec.model import Site
+
+
+def realm_issuer(site: Site) -> str:
+    """The `iss` of every token of the site: Keycloak's URL of the site realm, behind Kong."""
+    return f"https://{site.host(site.identity.hostname)}/realms/{site.identity.realm}"
 
 
 def build_platform(site: Site) -> dict[str, Any]:
@@ -85,12 +91,12 @@ def build_platform(site: Site) -> dict[str, Any]:
     if site.gateway.enabled:
         keys = tuple(
             TokenSigningKey(f"token-signing-{generation}", generation).key
-            for generation in site.auth.signing_keys
+            for generation in site.identity.signing_keys
         )
         jwt = JwtChain(
-            issuer=f"https://{site.host(site.auth.hostname)}",
-            audience=site.auth.audience,
-            token_ttl_seconds=site.auth.token_ttl_seconds,
+            issuer=realm_issuer(site),
+            audience=site.identity.audience,
+            token_ttl_seconds=site.identity.token_ttl_seconds,
             keys=keys,
         )
         scrapers = tuple(ns[c] for c in ("monitoring",) if c in ns)
@@ -109,6 +115,22 @@ def build_platform(site: Site) -> dict[str, Any]:
             ),
             opts=on_cluster,
         )
+        identity = IdentityStack(
+            "identity",
+            IdentityStackArgs(
+                site=site,
+                namespace=ns["identity"],
+                databases=ns["databases"],
+                gateway=gateway.routes,
+                jwt=jwt,
+                scrapers=scrapers,
+                pull_secret=baseline.pull_secret_name,
+                after=after,
+            ),
+            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[gateway])),
+        )
+        outputs["identityUrl"] = identity.server.url
+        outputs["tokenIssuer"] = identity.server.issuer
         services = PlatformServices(
             "services",
             ServicesArgs(

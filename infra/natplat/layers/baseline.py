@@ -33,6 +33,10 @@ NAMESPACES: dict[Concern, NamespacePlan] = {
         NamespacePlan("cache", "platform-cache", "restricted"),
         NamespacePlan("monitoring", "platform-monitoring", "restricted"),
         NamespacePlan("logging", "platform-logging", "restricted"),
+        NamespacePlan("identity", "platform-identity", "restricted"),
+        # PostgreSQL clusters (CloudNativePG): the operator watches only this namespace, so
+        # every database of the platform lives here, next to it.
+        NamespacePlan("databases", "platform-databases", "restricted"),
         # The one looser namespace. Filebeat reads every container's log files from the node
         # (hostPath /var/log/containers and /var/log/pods) and the node exporter reads the
         # host's /proc and /sys: both are node agents by nature, which `restricted` and even
@@ -73,8 +77,10 @@ def concerns_for(site: Site) -> list[Concern]:
     wanted: list[Concern] = []
     if site.gateway.enabled:
         wanted.append("gateway")
-    if site.auth.enabled or site.services:
+    if site.services:
         wanted.append("services")
+    if site.identity.enabled:
+        wanted += ["identity", "databases"]
     for concern in ("cache", "monitoring", "logging"):
         if getattr(site, concern).enabled:
             wanted.append(concern)  # type: ignore[arg-type]

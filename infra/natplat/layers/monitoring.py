@@ -131,7 +131,7 @@ class MonitoringArgs:
             node_agents=node_agents,
             gateway_namespace=gateway_namespace,
             gateway_pod_labels=gateway_pod_labels,
-            services=(("auth",) if site.auth.enabled else ()) + tuple(s.name for s in site.services),
+            services=tuple(s.name for s in site.services),
             cache_enabled=site.cache.enabled,
             logging_enabled=site.logging.enabled,
             pull_secret=pull_secret,

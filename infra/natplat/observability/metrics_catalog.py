@@ -29,8 +29,6 @@ METRICS: dict[str, frozenset[str]] = {
             "process_cpu_seconds_total",
             "process_resident_memory_bytes",
             "nodejs_eventloop_lag_p99_seconds",
-            "auth_tokens_issued_total",
-            "auth_token_requests_refused_total",
             "offices_cache_operations_total",
             "offices_token_rejections_total",
         }

@@ -41,8 +41,12 @@ from natplat.review.offline import (
 from natplat.review.policy_config import SINGLETONS
 from natplat.spec.catalog import (
     CACHE_ENGINES,
+    CNPG_CHART,
+    DATABASE_IMAGES,
     ECK_OPERATOR_CHART,
     HAPROXY_IMAGE,
+    IDENTITY_IMAGES,
+    KEYCLOAK_OPERATOR_MANIFESTS,
     KIND_NODE_IMAGES,
     KONG_CHART,
     KONG_IMAGE,
@@ -55,13 +59,21 @@ from natplat.spec.catalog import (
     REDIS_HA_CHART,
     Chart,
     Image,
+    Manifest,
     resolve_chart,
     resolve_image,
+    resolve_manifest,
 )
 from natplat.spec.model import Site
 from natplat.spec.stackfile import load_stack_file
 
-CHARTS: tuple[Chart, ...] = (REDIS_HA_CHART, KONG_CHART, KUBE_PROMETHEUS_STACK_CHART, ECK_OPERATOR_CHART)
+CHARTS: tuple[Chart, ...] = (
+    REDIS_HA_CHART,
+    KONG_CHART,
+    KUBE_PROMETHEUS_STACK_CHART,
+    ECK_OPERATOR_CHART,
+    CNPG_CHART,
+)
 IMAGES: tuple[Image, ...] = (
     *CACHE_ENGINES.values(),
     HAPROXY_IMAGE,
@@ -70,6 +82,8 @@ IMAGES: tuple[Image, ...] = (
     KONG_INGRESS_CONTROLLER_IMAGE,
     *MONITORING_IMAGES.values(),
     *LOGGING_IMAGES.values(),
+    *IDENTITY_IMAGES.values(),
+    *DATABASE_IMAGES.values(),
     NODE_BASE_IMAGE,
     *KIND_NODE_IMAGES.values(),
 )
@@ -122,6 +136,13 @@ def _image_names(resources: Iterable[Any]) -> set[str]:
 def images_used(site: Site, run: ProgramRun) -> list[dict[str, str]]:
     """Catalog images the site's resources refer to, upstream and as the site pulls them."""
     strings = _image_names(run.resources)
+    # The Keycloak Operator's manifest is applied by URL and its image set by a transform the
+    # mocks do not run (natplat/layers/identity/keycloak.py): its image is named here.
+    if any(
+        r.type == "kubernetes:yaml/v2:ConfigFile" and r.name == "keycloak-operator" for r in run.resources
+    ):
+        operator = resolve_image(IDENTITY_IMAGES["operator"], site.registry)
+        strings.add(f"{operator.name}:{operator.tag}")
     used = []
     for image in IMAGES:
         resolved = resolve_image(image, site.registry)
@@ -469,7 +490,15 @@ def mirror_list(stack_file: Path, project_dir: Path = ROOT) -> list[str]:
         lines.append(
             f"chart {upstream.repository}/{upstream.name}:{upstream.version} → {resolved.chart}:{resolved.version}"
         )
+    for manifest in manifests_used(site):
+        mirrored = resolve_manifest(manifest, site.registry, site.registry.manifest_mirror)
+        lines.append(f"manifest {manifest.upstream} → {mirrored}")
     return lines
+
+
+def manifests_used(site: Site) -> list[Manifest]:
+    """The plain manifests the site applies by URL (the Keycloak Operator's release files)."""
+    return list(KEYCLOAK_OPERATOR_MANIFESTS.values()) if site.identity.enabled else []
 
 
 # ---------------------------------------------------------------------------- benchmark

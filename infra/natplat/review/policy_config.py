@@ -14,7 +14,7 @@ from typing import Any
 
 from natplat.blocks.injected import policy_table
 from natplat.layers.baseline import NAMESPACES
-from natplat.layers.gateway.routes import JWT_PLUGIN, PUBLIC_ALLOW_LIST
+from natplat.layers.gateway.routes import JWT_PLUGIN, PUBLIC_ALLOW_LIST, public_paths
 from natplat.spec.model import Site
 from natplat.spec.stackfile import SiteConfigError, load_stack_file
 
@@ -64,7 +64,7 @@ SINGLETONS = {
 
 def site_settings(site: Site) -> dict[str, Any]:
     hostnames = {
-        "auth": site.auth.hostname,
+        "auth": site.identity.hostname,
         "grafana": site.monitoring.grafana_hostname,
         "kibana": site.logging.kibana_hostname,
     }
@@ -75,7 +75,10 @@ def site_settings(site: Site) -> dict[str, Any]:
         "nodeAgentNamespaces": [NAMESPACES["nodeAgents"].name],
         "gatewayNamespace": NAMESPACES["gateway"].name,
         "nodePortsAllowed": not site.cluster.load_balancer,
-        "publicRoutes": {hostnames[label]: list(paths) for label, paths in PUBLIC_ALLOW_LIST.items()},
+        "publicRoutes": {
+            hostnames[label]: list(public_paths(label, realm=site.identity.realm))
+            for label in PUBLIC_ALLOW_LIST
+        },
         "jwtPlugin": JWT_PLUGIN,
         "highAvailability": site.profile != "small",
         "singletons": sorted(SINGLETONS),

@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
             continue
         layers = [
             layer
-            for layer in ("gateway", "auth", "cache", "monitoring", "logging")
+            for layer in ("gateway", "identity", "cache", "monitoring", "logging")
             if getattr(site, layer).enabled
         ]
         print(

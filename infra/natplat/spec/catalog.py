@@ -238,3 +238,72 @@ LOGGING_IMAGES: dict[str, Image] = {
     "filebeat": Image("docker.elastic.co", "beats/filebeat", ELASTIC_STACK_VERSION),
     "exporter": Image("quay.io", "prometheuscommunity/elasticsearch-exporter", "v1.9.0"),
 }
+
+
+# ---------------------------------------------------------------------------- identity
+
+KEYCLOAK_VERSION = "26.7.3"
+"""Keycloak and its operator release together; the tests run this same version's server
+distribution (`make keycloak-dist`: Maven Central, `org.keycloak:keycloak-quarkus-dist`)."""
+KEYCLOAK_DIST_SHA256 = "77657f30b7e90d70f727712ce1c967f430fd6a5e9f458d32d8c6df0635345f47"
+"""SHA-256 of keycloak-quarkus-dist-<KEYCLOAK_VERSION>.tar.gz (Maven Central publishes SHA-1 only;
+this was computed from the archive whose SHA-1 matched Central's). Bump both together."""
+
+IDENTITY_IMAGES: dict[str, Image] = {
+    "keycloak": Image("quay.io", "keycloak/keycloak", KEYCLOAK_VERSION),
+    "operator": Image("quay.io", "keycloak/keycloak-operator", KEYCLOAK_VERSION),
+    # The realm applier (natplat/layers/identity/realm_sync.py, standard library only) runs on it.
+    "realmSync": Image("docker.io", "library/python", "3.15.0-alpine3.23"),
+}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A plain manifest file of an upstream release, applied by URL (no chart exists for it)."""
+
+    project: str
+    version: str
+    path: str
+    upstream: str
+
+    @property
+    def mirror_path(self) -> str:
+        """Where an air-gapped site's manifest mirror serves its copy: <project>/<version>/<path>."""
+        return f"{self.project}/{self.version}/{self.path}"
+
+
+def _keycloak_manifest(path: str) -> Manifest:
+    return Manifest(
+        "keycloak-k8s-resources",
+        KEYCLOAK_VERSION,
+        path,
+        f"https://raw.githubusercontent.com/keycloak/keycloak-k8s-resources/{KEYCLOAK_VERSION}/{path}",
+    )
+
+
+KEYCLOAK_OPERATOR_MANIFESTS: dict[str, Manifest] = {
+    "keycloaksCrd": _keycloak_manifest("kubernetes/keycloaks.k8s.keycloak.org-v1.yml"),
+    "realmImportsCrd": _keycloak_manifest("kubernetes/keycloakrealmimports.k8s.keycloak.org-v1.yml"),
+    "operator": _keycloak_manifest("kubernetes/kubernetes.yml"),
+}
+"""The Keycloak Operator as its project publishes it for Kubernetes (no Helm chart upstream): the
+two CRDs (the operator will not start without both, though the platform uses only `Keycloak`) and
+its Deployment and RBAC, which the identity layer adapts as it applies them."""
+
+
+def resolve_manifest(manifest: Manifest, registry: MirrorSettings, manifest_mirror: str | None) -> str:
+    """Where a site fetches `manifest` from: upstream, or the site's manifest mirror."""
+    if registry.air_gapped:
+        assert manifest_mirror is not None  # the model requires it when air-gapped
+        return f"{manifest_mirror}/{manifest.mirror_path}"
+    return manifest.upstream
+
+
+CNPG_CHART = Chart("cloudnative-pg", "https://cloudnative-pg.github.io/charts", "0.29.0")
+"""CloudNativePG 1.30 (CNCF), the operator and its CRDs; it watches only its own namespace."""
+
+DATABASE_IMAGES: dict[str, Image] = {
+    "operator": Image("ghcr.io", "cloudnative-pg/cloudnative-pg", "1.30.0"),
+    # "standard": PostgreSQL without Barman Cloud (backups go through the Barman Cloud plugin).
+    "postgresql": Image("ghcr.io", "cloudnative-pg/postgresql", "18.4-standard-trixie"),
+}

@@ -12,13 +12,13 @@ import ipaddress
 import json
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from natplat.spec.catalog import KUBERNETES_VERSIONS
+from natplat.spec.identity import IdentitySection
 from natplat.spec.quantities import Bytes, Cpu, byte_count, cpu_millicores
 from natplat.spec.sensitive import SecretValue
+from natplat.spec.settings import DnsLabel, Origin, Settings, problem
 
 PROJECT = "national-platform"
 """The Pulumi project name, hence the namespace of every config key (`national-platform:site`)."""
@@ -26,15 +26,11 @@ PROJECT = "national-platform"
 Profile = Literal["small", "medium", "large"]
 KubernetesVersion = Literal[KUBERNETES_VERSIONS]  # type: ignore[valid-type]
 
-DnsLabel = Annotated[str, Field(pattern=r"^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$")]
-"""A lower-case DNS label of at most 32 characters: site, region, service and client names."""
-
 DnsDomain = Annotated[
     str, Field(pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", max_length=200)
 ]
 NodePort = Annotated[int, Field(ge=30000, le=32767)]
 Digest = Annotated[str, Field(pattern=r"^sha256:[0-9a-f]{64}$")]
-Scope = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.:-]{0,63}$")]
 
 
 def _check_cidr(value: str) -> str:
@@ -46,17 +42,6 @@ def _check_cidr(value: str) -> str:
 
 
 Cidr = Annotated[str, AfterValidator(_check_cidr)]
-
-
-def _check_origin(value: str) -> str:
-    if value.startswith("https://") or value.startswith("http://localhost"):
-        rest = value.split("://", 1)[1]
-        if rest and "/" not in rest:
-            return value
-    raise ValueError("must be an origin such as https://portal.example.gov (no path)")
-
-
-Origin = Annotated[str, AfterValidator(_check_origin)]
 
 
 def _check_registry_path(value: str) -> str:
@@ -79,21 +64,15 @@ def _check_oci(value: str) -> str:
 OciRepository = Annotated[str, AfterValidator(_check_oci)]
 
 
-def problem(at: str, message: str) -> PydanticCustomError:
-    """A validation problem located at `at`, a dotted path below the model that raises it."""
-    return PydanticCustomError("site_rule", message, {"at": at})
+def _check_https_base(value: str) -> str:
+    if not value.startswith("https://") or value.endswith("/") or " " in value or len(value) <= 8:
+        raise ValueError(
+            "must be an https:// base URL without a trailing '/', e.g. https://mirror.example.gov/manifests"
+        )
+    return value
 
 
-class Settings(BaseModel):
-    """Base of every settings model: frozen, camelCase keys, strict types, no unknown keys."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        strict=True,
-        alias_generator=to_camel,
-        populate_by_name=False,
-    )
+HttpsBase = Annotated[str, AfterValidator(_check_https_base)]
 
 
 # ---------------------------------------------------------------------------- sizing
@@ -161,7 +140,9 @@ class NamespaceQuota(Settings):
     requests_storage: Annotated[str, Field(pattern=r"^\d+(Ki|Mi|Gi|Ti)$")]
 
 
-Concern = Literal["gateway", "services", "cache", "monitoring", "logging", "nodeAgents"]
+Concern = Literal[
+    "gateway", "services", "cache", "monitoring", "logging", "nodeAgents", "identity", "databases"
+]
 
 
 class NamespaceQuotas(Settings):
@@ -171,6 +152,8 @@ class NamespaceQuotas(Settings):
     monitoring: NamespaceQuota
     logging: NamespaceQuota
     node_agents: NamespaceQuota
+    identity: NamespaceQuota
+    databases: NamespaceQuota
 
     def for_concern(self, concern: Concern) -> NamespaceQuota:
         return getattr(self, {"nodeAgents": "node_agents"}.get(concern, concern))
@@ -191,6 +174,8 @@ class Sizing(Settings):
     kibana: Workload
     logstash: Workload
     services: ServiceWorkload
+    keycloak: Workload
+    keycloak_database: StatefulWorkload
 
     @model_validator(mode="after")
     def _sentinel_majority(self) -> Sizing:
@@ -204,6 +189,12 @@ class Sizing(Settings):
             )
         if self.redis.replicas == 2:
             raise problem("redis.replicas", "must be 1 (a single instance) or at least 3 (Sentinel quorum)")
+        if self.keycloak_database.replicas == 2 or self.keycloak_database.replicas > 5:
+            raise problem(
+                "keycloakDatabase.replicas",
+                "must be 1, or 3 to 5: with synchronous replication a primary and a single standby "
+                "stop accepting writes when the standby is lost",
+            )
         return self
 
 
@@ -275,6 +266,9 @@ class RegistrySection(Settings):
     air_gapped: bool
     image_mirror: RegistryPath | None = None
     chart_mirror: OciRepository | None = None
+    manifest_mirror: HttpsBase | None = None
+    """Where an air-gapped site serves copies of the plain manifests the program applies by
+    URL (`make mirror-list` names each file and its path under this base)."""
     service_repository: RegistryPath | None = None
     pull_secret: SecretValue | None = None
 
@@ -283,6 +277,11 @@ class RegistrySection(Settings):
         for key, value in (("imageMirror", self.image_mirror), ("chartMirror", self.chart_mirror)):
             if self.air_gapped and value is None:
                 raise problem(key, "is required on an air-gapped site")
+        for key, value in (
+            ("imageMirror", self.image_mirror),
+            ("chartMirror", self.chart_mirror),
+            ("manifestMirror", self.manifest_mirror),
+        ):
             if not self.air_gapped and value is not None:
                 raise problem(key, "is only used on air-gapped sites (airGapped: true)")
         if self.pull_secret is not None and (wrong := self.pull_secret.check(docker_config_problem)):
@@ -323,35 +322,6 @@ class GatewaySection(Settings):
     rate_limit: RateLimit = Field(default_factory=lambda: RateLimit.model_validate({"perMinute": 600}))
     request_size_limit_mb: Annotated[int, Field(ge=1, le=100)] = 8
     tls: TlsCertificate | None = None
-
-
-class AuthClient(Settings):
-    """An OAuth 2.0 client allowed the client-credentials grant. Only the secret's hash is
-    configured: the auth service compares against it and never sees a plaintext."""
-
-    id: DnsLabel
-    scopes: Annotated[tuple[Scope, ...], Field(min_length=1)]
-    secret_hash: SecretValue
-
-
-class AuthSection(Settings):
-    """`national-platform:auth`: the token issuer."""
-
-    enabled: bool = True
-    hostname: DnsLabel = "auth"
-    audience: Annotated[str, Field(min_length=3, max_length=100)] = "national-platform"
-    token_ttl_seconds: Annotated[int, Field(ge=60, le=3600)] = 900
-    clients: tuple[AuthClient, ...] = ()
-    image_digest: Digest | None = None
-    signing_keys: Annotated[tuple[DnsLabel, ...], Field(min_length=1, max_length=2)] = ("primary",)
-    """Generations of the token-signing key: the first signs, every one is trusted. A rotation
-    lists two (new first) for one token lifetime, then drops the old one."""
-
-    @model_validator(mode="after")
-    def _distinct_generations(self) -> AuthSection:
-        if len(set(self.signing_keys)) != len(self.signing_keys):
-            raise problem("signingKeys", "lists the same key generation twice")
-        return self
 
 
 class CacheSection(Settings):
@@ -415,7 +385,8 @@ class ServiceSpec(Settings):
 # ---------------------------------------------------------------------------- the site
 
 RESERVED_SERVICE_NAMES: dict[str, str] = {
-    "auth": "'auth' is deployed by the auth section, not listed here",
+    "auth": "'auth' is the identity host's default name (Keycloak), not a service",
+    "keycloak": "'keycloak' is the identity layer's Keycloak, not a service",
     # A service's NetworkPolicy is named after it, in the namespace where the baseline's are.
     "default-deny": "'default-deny' is the baseline's NetworkPolicy in platform-services",
     "allow-dns-egress": "'allow-dns-egress' is the baseline's NetworkPolicy in platform-services",
@@ -429,8 +400,7 @@ PLATFORM_PATHS: dict[str, str] = {
     "/healthz": "every service's liveness probe (never routed)",
     "/readyz": "every service's readiness probe (never routed)",
     "/metrics": "every service's Prometheus endpoint (never routed)",
-    "/.well-known": "the token issuer's (JWKS, OIDC discovery)",
-    "/oauth": "the token issuer's (token endpoint)",
+    "/.well-known": "reserved for the host itself (RFC 8615 well-known URIs)",
 }
 """Paths a service may not claim on the API host, nor a prefix of, nor anything under."""
 
@@ -468,7 +438,7 @@ CONFIG_KEYS = (
     "registry",
     "sizing",
     "gateway",
-    "auth",
+    "identity",
     "cache",
     "monitoring",
     "logging",
@@ -485,7 +455,7 @@ class Site(Settings):
     registry: RegistrySection
     sizing: Sizing
     gateway: GatewaySection = GatewaySection()
-    auth: AuthSection = AuthSection()
+    identity: IdentitySection = IdentitySection()
     cache: CacheSection = CacheSection()
     monitoring: MonitoringSection = MonitoringSection()
     logging: LoggingSection = LoggingSection()
@@ -536,8 +506,13 @@ class Site(Settings):
             )
         if self.services and not self.gateway.enabled:
             raise problem("gateway.enabled", "must be true: services are reached only through the gateway")
-        if self.gateway.enabled and not self.auth.enabled:
-            raise problem("auth.enabled", "must be true: every gateway route verifies tokens it issues")
+        if self.gateway.enabled and not self.identity.enabled:
+            raise problem(
+                "identity.enabled",
+                "must be true: every gateway route verifies tokens the identity layer issues",
+            )
+        if self.identity.enabled and not self.gateway.enabled:
+            raise problem("gateway.enabled", "must be true: Keycloak is reached only through the gateway")
 
     def _service_rules(self) -> None:
         names = [service.name for service in self.services]
@@ -603,18 +578,11 @@ class Site(Settings):
 
     def _identity_rules(self) -> None:
         """Names that must be unique within a site, across sections."""
-        ids = [client.id for client in self.auth.clients]
-        for index, client in enumerate(self.auth.clients):
-            if client.id in ids[:index]:
-                first = ids.index(client.id)
-                raise problem(
-                    f"auth.clients[{index}].id", f"'{client.id}' is already auth.clients[{first}].id"
-                )
         if not self.gateway.enabled:
             return
         hosts: list[tuple[str, str]] = [("gateway.hostname", self.gateway.hostname)]
-        if self.auth.enabled:
-            hosts.append(("auth.hostname", self.auth.hostname))
+        if self.identity.enabled:
+            hosts.append(("identity.hostname", self.identity.hostname))
         if self.monitoring.enabled:
             hosts.append(("monitoring.grafanaHostname", self.monitoring.grafana_hostname))
         if self.logging.enabled:
@@ -638,8 +606,12 @@ class Site(Settings):
                         f"services[{index}].imageDigest",
                         "is required on an air-gapped site: its image is prebuilt and pulled by digest",
                     )
-            if self.auth.enabled and self.auth.image_digest is None:
-                raise problem("auth.imageDigest", "is required on an air-gapped site")
+            if self.identity.enabled and self.registry.manifest_mirror is None:
+                raise problem(
+                    "registry.manifestMirror",
+                    "is required on an air-gapped site with the identity layer: the Keycloak "
+                    "Operator's CRDs are applied from the site's copy of its release manifests",
+                )
         elif not self.is_local and self.registry.service_repository is None:
             raise problem("registry.serviceRepository", "is required: built service images are pushed there")
 

@@ -37,6 +37,8 @@ PROFILES: dict[str, dict[str, Any]] = {
             "monitoring": _quota("3", "6Gi", "10Gi", 30, 4, "60Gi"),
             "logging": _quota("4", "8Gi", "12Gi", 20, 4, "80Gi"),
             "nodeAgents": _quota("2", "2Gi", "4Gi", 40, 0, "0Gi"),
+            "identity": _quota("1500m", "2Gi", "3Gi", 10, 0, "0Gi"),
+            "databases": _quota("1", "1Gi", "2Gi", 10, 2, "20Gi"),
         },
         "gateway": {"replicas": 1, "resources": _res("250m", "256Mi", "512Mi")},
         "redis": {"replicas": 1, "resources": _res("100m", "128Mi", "256Mi"), "storage": "2Gi"},
@@ -52,6 +54,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "kibana": {"replicas": 1, "resources": _res("200m", "1Gi", "1Gi")},
         "logstash": {"replicas": 1, "resources": _res("250m", "1Gi", "1Gi")},
         "services": {"replicas": 1, "maxReplicas": 2, "resources": _res("50m", "96Mi", "192Mi")},
+        "keycloak": {"replicas": 1, "resources": _res("250m", "1Gi", "1Gi")},
+        "keycloakDatabase": {"replicas": 1, "resources": _res("100m", "256Mi", "512Mi"), "storage": "5Gi"},
     },
     # A regional datacentre: three of every stateful piece, two of every stateless one.
     "medium": {
@@ -64,6 +68,8 @@ PROFILES: dict[str, dict[str, Any]] = {
             "monitoring": _quota("6", "16Gi", "24Gi", 40, 6, "300Gi"),
             "logging": _quota("10", "28Gi", "40Gi", 40, 10, "600Gi"),
             "nodeAgents": _quota("4", "4Gi", "8Gi", 100, 0, "0Gi"),
+            "identity": _quota("3", "5Gi", "8Gi", 20, 0, "0Gi"),
+            "databases": _quota("2", "3Gi", "6Gi", 20, 6, "100Gi"),
         },
         "gateway": {"replicas": 2, "resources": _res("500m", "512Mi", "1Gi")},
         "redis": {"replicas": 3, "resources": _res("200m", "512Mi", "1Gi"), "storage": "10Gi"},
@@ -79,6 +85,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "kibana": {"replicas": 2, "resources": _res("500m", "2Gi", "2Gi")},
         "logstash": {"replicas": 2, "resources": _res("500m", "2Gi", "2Gi")},
         "services": {"replicas": 2, "maxReplicas": 6, "resources": _res("100m", "128Mi", "256Mi")},
+        "keycloak": {"replicas": 2, "resources": _res("500m", "1536Mi", "1536Mi")},
+        "keycloakDatabase": {"replicas": 3, "resources": _res("250m", "512Mi", "1Gi"), "storage": "20Gi"},
     },
     # The capital's datacentre: dedicated Elasticsearch masters, more replicas, more retention.
     "large": {
@@ -91,6 +99,8 @@ PROFILES: dict[str, dict[str, Any]] = {
             "monitoring": _quota("12", "40Gi", "64Gi", 60, 10, "1200Gi"),
             "logging": _quota("32", "120Gi", "160Gi", 60, 20, "4000Gi"),
             "nodeAgents": _quota("8", "8Gi", "16Gi", 300, 0, "0Gi"),
+            "identity": _quota("6", "10Gi", "16Gi", 30, 0, "0Gi"),
+            "databases": _quota("4", "6Gi", "12Gi", 20, 6, "300Gi"),
         },
         "gateway": {"replicas": 3, "resources": _res("1", "1Gi", "2Gi")},
         "redis": {"replicas": 3, "resources": _res("500m", "2Gi", "4Gi"), "storage": "40Gi"},
@@ -106,6 +116,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "kibana": {"replicas": 2, "resources": _res("1", "2Gi", "2Gi")},
         "logstash": {"replicas": 3, "resources": _res("1", "4Gi", "4Gi")},
         "services": {"replicas": 3, "maxReplicas": 20, "resources": _res("250m", "256Mi", "512Mi")},
+        "keycloak": {"replicas": 3, "resources": _res("1", "2Gi", "2Gi")},
+        "keycloakDatabase": {"replicas": 3, "resources": _res("500m", "1Gi", "2Gi"), "storage": "50Gi"},
     },
 }
 

@@ -274,11 +274,23 @@ def _split(dotted: str) -> list[str | int]:
     return parts
 
 
+RETIRED_KEYS: dict[str, str] = {
+    "auth": (
+        "the hand-written token issuer was replaced by Keycloak: move signingKeys, audience, "
+        "tokenTtlSeconds and hostname under national-platform:identity, and re-declare each "
+        "client there with its public key (README, 'Identity')"
+    ),
+}
+"""Top-level keys earlier versions of the program read, with what replaced them."""
+
+
 def _message(item: dict[str, Any], loc: tuple[str | int, ...]) -> str:
     kind, value = item["type"], item.get("input")
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
+        if len(loc) == 1 and loc[0] in RETIRED_KEYS:
+            return f"is no longer read: {RETIRED_KEYS[str(loc[0])]}"
         parent = model_at(Site, loc[:-1])
         known = field_names(parent) if parent is not None else list(CONFIG_KEYS)
         guess = difflib.get_close_matches(str(loc[-1]), known, n=1)

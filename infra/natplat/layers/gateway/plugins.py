@@ -16,13 +16,14 @@ GLOBAL_PLUGINS = ("prometheus", "cors", "request-size-limiting")
 
 def jwt_plugin_config(jwt: JwtChain) -> dict[str, Any]:
     return {
-        # Nothing is verified unless listed; Kong accepts only exp and nbf here.
-        "claims_to_verify": ["exp", "nbf"],
+        # Nothing is verified unless listed (Kong accepts only exp and nbf here). Keycloak's
+        # access tokens carry no nbf, and Kong refuses a token that lacks a listed claim.
+        "claims_to_verify": ["exp"],
         # Tokens carry the key id in their header; each credential is registered under its kid,
         # so two keys can be live during a rotation.
         "key_claim_name": "kid",
         # Kong refuses a token whose exp is further than this from its own clock: the issuer's
-        # lifetime plus a minute for clock skew between the auth pods and Kong's nodes.
+        # lifetime plus a minute for clock skew between Keycloak's pods and Kong's nodes.
         "maximum_expiration": jwt.token_ttl_seconds + CLOCK_SKEW_SECONDS,
         "header_names": ["authorization"],
         "uri_param_names": [],  # never accept tokens in URLs (they end up in access logs)

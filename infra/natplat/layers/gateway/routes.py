@@ -20,11 +20,19 @@ INGRESS_CLASS = "kong"
 PUBLIC_ROUTE_ANNOTATION = "national-platform/public-route"
 """Set, with the reason, on every Ingress that Kong serves without a token."""
 PUBLIC_ALLOW_LIST: dict[str, tuple[str, ...]] = {
-    # host label -> paths served without a token
-    "auth": ("/oauth/token", "/.well-known/jwks.json"),  # how a client gets a token at all
+    # host label -> paths served without a token ({realm}: the site's realm)
+    # Keycloak: the site realm's endpoints (discovery, authorization, token, JWKS, login and
+    # account pages) and the static files its pages load; never /admin nor the master realm.
+    "auth": ("/realms/{realm}", "/resources"),
     "grafana": ("/",),  # Grafana authenticates its users itself
     "kibana": ("/",),  # Kibana authenticates its users itself (Elasticsearch security)
 }
+
+
+def public_paths(label: str, *, realm: str) -> tuple[str, ...]:
+    """The paths of host `label` on the public allow-list, for a site whose realm is `realm`."""
+    return tuple(path.format(realm=realm) for path in PUBLIC_ALLOW_LIST[label])
+
 
 JWT_PLUGIN = "jwt-verify"
 RATE_LIMIT_PLUGIN = "rate-limit"
@@ -39,14 +47,14 @@ class GatewayRoutes:
     guarded_plugins: tuple[str, ...]
     """Plugins on every route that needs a token: verification first, then the rate limit."""
     public_plugins: tuple[str, ...]
-    """Plugins on the public allow-list routes (the token endpoint, the JWKS): rate limit only."""
+    """Plugins on the public allow-list routes (Keycloak's realm endpoints): rate limit only."""
     namespace: PlacedNamespace
     pod_labels: Mapping[str, str]
     """Labels of Kong's pods, for the services' ingress policies."""
 
     def annotations(self, *, public: bool) -> dict[str, str]:
         plugins = self.public_plugins if public else self.guarded_plugins
-        reason = {PUBLIC_ROUTE_ANNOTATION: "the token endpoint and the JWKS"} if public else {}
+        reason = {PUBLIC_ROUTE_ANNOTATION: "Keycloak's realm endpoints"} if public else {}
         return {
             **reason,
             "konghq.com/plugins": ",".join(plugins),

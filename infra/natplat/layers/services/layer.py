@@ -1,10 +1,9 @@
-"""The services layer: the auth service (the token issuer) and every business API a site lists,
-each deployed as a `Microservice`, with what they share: the signing key for the issuer, the
-public key for the APIs, the OAuth clients, the cache password."""
+"""The services layer: every business API a site lists, each deployed as a `Microservice`, with
+what they share: the site's public token-verification keys (Keycloak signs with the private
+halves) and the cache password."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
@@ -16,7 +15,7 @@ from natplat.layers.baseline import PlacedNamespace
 from natplat.layers.cache import CacheEndpoint
 from natplat.layers.cluster import kind_cluster_name
 from natplat.layers.gateway.plugins import jwt_plugin_config
-from natplat.layers.gateway.routes import PUBLIC_ALLOW_LIST, GatewayRoutes
+from natplat.layers.gateway.routes import GatewayRoutes
 from natplat.layers.services.microservice import Microservice, MicroserviceArgs, MountedFiles
 from natplat.layers.signing import JwtChain
 from natplat.spec.model import Site
@@ -24,14 +23,7 @@ from natplat.spec.model import Site
 SERVICE_CACHE_DATABASE = 1
 """The Redis database of the services' caches; Kong's rate limiting uses database 0."""
 
-AUTH = "auth"
-AUTH_PUBLIC_ROUTES = PUBLIC_ALLOW_LIST["auth"]
-"""The auth service's routes on the gateway's public allow-list."""
-SIGNING_KEY_SECRET = "auth-signing-key"  # noqa: S105 - a Secret's name
-CLIENTS_SECRET = "auth-clients"  # noqa: S105 - a Secret's name
 PUBLIC_KEYS_CONFIG_MAP = "jwt-public-keys"
-SIGNING_DIR = "/var/run/secrets/national-platform/signing"
-CLIENTS_DIR = "/var/run/secrets/national-platform/clients"
 PUBLIC_KEYS_DIR = "/etc/national-platform/jwt"
 REDIS_DIR = "/var/run/secrets/national-platform/redis"
 
@@ -68,8 +60,6 @@ class PlatformServices(pulumi.ComponentResource):
             data={f"{key.generation}.pem": key.public_key_pem for key in args.jwt.keys},
             opts=child,
         )
-        if site.auth.enabled:
-            self.urls[AUTH] = self._auth(child, public_keys)
         for spec in site.services:
             files = [
                 MountedFiles("jwt-public-keys", PUBLIC_KEYS_DIR, config_map=PUBLIC_KEYS_CONFIG_MAP),
@@ -116,63 +106,6 @@ class PlatformServices(pulumi.ComponentResource):
             self.urls[spec.name] = service.urls
         self.register_outputs({"urls": self.urls})
 
-    def _auth(self, child: pulumi.ResourceOptions, public_keys: k8s.core.v1.ConfigMap) -> list[str]:
-        args = self._args
-        site = args.site
-        ns = args.namespace.ready
-        signing = k8s.core.v1.Secret(
-            SIGNING_KEY_SECRET,
-            metadata=metadata(site.name, SIGNING_KEY_SECRET, "services", namespace=ns),
-            type="Opaque",
-            string_data={"signing.key": args.jwt.current.private_key_pem},
-            opts=child,
-        )
-        hashes = [client.secret_hash.output() for client in site.auth.clients]
-        clients_json = pulumi.Output.all(*hashes).apply(
-            lambda values: json.dumps(
-                [
-                    {"id": client.id, "scopes": list(client.scopes), "secretHash": value}
-                    for client, value in zip(site.auth.clients, values, strict=True)
-                ]
-            )
-        )
-        clients = k8s.core.v1.Secret(
-            CLIENTS_SECRET,
-            metadata=metadata(site.name, CLIENTS_SECRET, "services", namespace=ns),
-            type="Opaque",
-            string_data={"clients.json": pulumi.Output.secret(clients_json)},
-            opts=child,
-        )
-        service = self._microservice(
-            AUTH,
-            digest=site.auth.image_digest,
-            guarded_routes=(),
-            public_routes=AUTH_PUBLIC_ROUTES,
-            callers=(),
-            dependencies=(),
-            cache=None,
-            env={
-                "ISSUER": args.jwt.issuer,
-                "AUDIENCE": args.jwt.audience,
-                "TOKEN_TTL_SECONDS": str(args.jwt.token_ttl_seconds),
-                "SIGNING_KEY_FILE": f"{SIGNING_DIR}/signing.key",
-                "CLIENTS_FILE": f"{CLIENTS_DIR}/clients.json",
-                # The JWKS keeps publishing the older generation while it is still trusted.
-                "EXTRA_PUBLIC_KEY_FILES": ",".join(
-                    f"{PUBLIC_KEYS_DIR}/{k.generation}.pem" for k in args.jwt.keys[1:]
-                ),
-            },
-            files=(
-                MountedFiles("signing-key", SIGNING_DIR, secret=SIGNING_KEY_SECRET),
-                MountedFiles("clients", CLIENTS_DIR, secret=CLIENTS_SECRET),
-                MountedFiles("jwt-public-keys", PUBLIC_KEYS_DIR, config_map=PUBLIC_KEYS_CONFIG_MAP),
-            ),
-            depends=(signing, clients, public_keys),
-            child=child,
-            host=site.host(site.auth.hostname),
-        )
-        return service.urls
-
     def _microservice(
         self,
         name: str,
@@ -187,7 +120,6 @@ class PlatformServices(pulumi.ComponentResource):
         files: tuple[MountedFiles, ...],
         depends: tuple[pulumi.Resource, ...],
         child: pulumi.ResourceOptions,
-        host: str | None = None,
     ) -> Microservice:
         args = self._args
         site = args.site
@@ -208,7 +140,7 @@ class PlatformServices(pulumi.ComponentResource):
                 autoscale=not site.is_local,
                 disruption_budget=site.profile != "small",
                 namespace=args.namespace,
-                host=host or site.host(site.gateway.hostname),
+                host=site.host(site.gateway.hostname),
                 guarded_routes=guarded_routes,
                 public_routes=public_routes,
                 gateway=args.gateway,

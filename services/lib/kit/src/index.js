@@ -9,6 +9,7 @@ export {
   TOKEN_SPEC,
   VerifiedTokens,
   createTokenGuard,
+  keyId,
   loadVerificationKeys,
   tokenGuardFromConfig,
 } from './tokens.js';

@@ -2,15 +2,24 @@
 // the site's public key(s), so a request that bypasses the gateway (a mis-set route, a pod on
 // the network) is refused all the same. Only RS256 is accepted: `alg: none` and HS256 made with
 // the public key as an HMAC secret (algorithm confusion) fail before any signature check.
-import { createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-import { calculateJwkThumbprint, createLocalJWKSet, errors, exportJWK, jwtVerify } from 'jose';
+import { createLocalJWKSet, errors, exportJWK, jwtVerify } from 'jose';
 
 import { HttpError } from './service.js';
 
 export const ALGORITHMS = ['RS256'];
 export const MIN_RSA_BITS = 2048; // NIST SP 800-131A; the platform's own keys are 3072 bits
+
+/**
+ * The id Keycloak gives an imported RSA key, hence the `kid` of the tokens it signs with it:
+ * base64url of the SHA-256 of the key's DER SubjectPublicKeyInfo. The program names Kong's
+ * credential the same way (infra/natplat/layers/signing.py).
+ */
+export function keyId(key) {
+  return createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('base64url');
+}
 
 /** The site's public keys as a JWK set. Every problem names the variable and the file. */
 export async function loadVerificationKeys(files, variable = 'JWT_PUBLIC_KEY_FILES') {
@@ -28,7 +37,7 @@ export async function loadVerificationKeys(files, variable = 'JWT_PUBLIC_KEY_FIL
       throw new Error(`${variable}: ${file} is a ${bits}-bit RSA key; at least ${MIN_RSA_BITS} bits are required`);
     }
     const jwk = await exportJWK(key);
-    keys.push({ ...jwk, kid: await calculateJwkThumbprint(jwk, 'sha256'), alg: 'RS256', use: 'sig' });
+    keys.push({ ...jwk, kid: keyId(key), alg: 'RS256', use: 'sig' });
   }
   return createLocalJWKSet({ keys });
 }
@@ -55,7 +64,7 @@ export class VerifiedTokens {
   get(token, nowSeconds, toleranceSeconds) {
     const payload = this.entries.get(token);
     if (!payload) return undefined;
-    if (payload.exp + toleranceSeconds <= nowSeconds || payload.nbf - toleranceSeconds > nowSeconds) {
+    if (payload.exp + toleranceSeconds <= nowSeconds || (payload.nbf ?? 0) - toleranceSeconds > nowSeconds) {
       this.entries.delete(token);
       return undefined;
     }
@@ -86,7 +95,8 @@ export function createTokenGuard({ keySet, audience, issuer, maxLifetimeSeconds,
       issuer,
       clockTolerance: clockToleranceSeconds,
       maxTokenAge: maxLifetimeSeconds,
-      requiredClaims: ['exp', 'nbf', 'iat', 'sub'],
+      // Keycloak's access tokens carry no `nbf`; when one is present jose still checks it.
+      requiredClaims: ['exp', 'iat', 'sub'],
     });
     if (payload.exp - now > maxLifetimeSeconds + clockToleranceSeconds || payload.exp - payload.iat > maxLifetimeSeconds) {
       throw new errors.JWTClaimValidationFailed('the token lives longer than the gateway allows', payload, 'exp', 'check_failed');

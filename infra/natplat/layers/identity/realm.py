@@ -1,0 +1,378 @@
+"""The site's realm, rendered from the stack file: the one document the realm applier
+(`realm_sync.py`) converges Keycloak on, at every `pulumi up`.
+
+Everything here is plain data in Keycloak's admin REST representations (RealmRepresentation,
+ClientRepresentation, ComponentRepresentation, …), so what a reviewer reads in the plan is what
+Keycloak receives. The document holds the realm's private signing keys and the federation
+secrets: it only ever travels as a Pulumi secret and a Kubernetes Secret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from natplat.layers.identity.realm_sync import FLOW_PREFIX, MANAGED, SIGNING_KEY_PREFIX
+from natplat.spec.identity import IdentitySection, MachineClient
+
+AUDIENCE_SCOPE = "platform-audience"
+"""The client scope that puts the site's audience in every access token (the APIs check it)."""
+FLOW = FLOW_PREFIX
+"""The browser login flow: password, then a one-time password for the admin roles."""
+SIGNING_PRIORITY = 1000
+"""Above the priority (100) of the keys Keycloak generates, so a realm never signs with those."""
+PEOPLE_SCOPES = ("basic", "acr", "roles", "profile", "email", "web-origins", AUDIENCE_SCOPE)
+MACHINE_SCOPES = ("basic", "roles", AUDIENCE_SCOPE)
+
+
+@dataclass(frozen=True)
+class RealmKey:
+    """One generation of the site's signing key, as the realm imports it."""
+
+    generation: str
+    private_key_pem: str
+    kid: str
+
+
+def secret_digest(value: str) -> str:
+    """A short digest of a write-only value (Keycloak masks it on read), stored beside it so the
+    applier sees when the value changed without ever reading it back."""
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def password_policy(identity: IdentitySection) -> str:
+    policy = identity.password_policy
+    parts = [
+        f"length({policy.min_length})",
+        "maxLength(128)",
+        "notUsername",
+        "notEmail",
+        f"passwordHistory({policy.history})" if policy.history else "",
+        f"forceExpiredPasswordChange({policy.expire_days})" if policy.expire_days else "",
+    ]
+    return " and ".join(part for part in parts if part)
+
+
+def realm_settings(identity: IdentitySection, display_name: str) -> dict[str, Any]:
+    brute = identity.brute_force
+    return {
+        "realm": identity.realm,
+        "displayName": display_name,
+        "enabled": True,
+        "sslRequired": "external",
+        "registrationAllowed": False,
+        "resetPasswordAllowed": False,
+        "rememberMe": False,
+        "loginWithEmailAllowed": True,
+        "duplicateEmailsAllowed": False,
+        "editUsernameAllowed": False,
+        "defaultSignatureAlgorithm": "RS256",
+        "accessTokenLifespan": identity.token_ttl_seconds,
+        "ssoSessionIdleTimeout": 1800,
+        "ssoSessionMaxLifespan": 36000,
+        "revokeRefreshToken": True,
+        "refreshTokenMaxReuse": 0,
+        "passwordPolicy": password_policy(identity),
+        "bruteForceProtected": True,
+        "permanentLockout": False,
+        "failureFactor": brute.max_failures,
+        "waitIncrementSeconds": brute.wait_increment_seconds,
+        "maxFailureWaitSeconds": brute.max_wait_seconds,
+        "minimumQuickLoginWaitSeconds": 60,
+        "quickLoginCheckMilliSeconds": 1000,
+        "maxDeltaTimeSeconds": 43200,
+        "otpPolicyType": "totp",
+        "otpPolicyAlgorithm": "HmacSHA1",
+        "otpPolicyDigits": 6,
+        "otpPolicyPeriod": 30,
+        "eventsEnabled": True,
+        "eventsExpiration": 90 * 86400,
+        "adminEventsEnabled": True,
+        "adminEventsDetailsEnabled": False,
+        "browserFlow": FLOW,
+    }
+
+
+def client_scopes(identity: IdentitySection) -> list[dict[str, Any]]:
+    scopes: list[dict[str, Any]] = [
+        {
+            "name": AUDIENCE_SCOPE,
+            "description": f"Puts {identity.audience} in the access token's audience",
+            "protocol": "openid-connect",
+            "attributes": {
+                MANAGED: "true",
+                "include.in.token.scope": "false",
+                "display.on.consent.screen": "false",
+            },
+            "protocolMappers": [
+                {
+                    "name": "audience",
+                    "protocol": "openid-connect",
+                    "protocolMapper": "oidc-audience-mapper",
+                    "consentRequired": False,
+                    "config": {
+                        "included.custom.audience": identity.audience,
+                        "access.token.claim": "true",
+                        "id.token.claim": "false",
+                        "introspection.token.claim": "true",
+                    },
+                }
+            ],
+        }
+    ]
+    for scope in identity.scopes:
+        scopes.append(
+            {
+                "name": scope,
+                "description": f"API scope {scope}",
+                "protocol": "openid-connect",
+                "attributes": {
+                    MANAGED: "true",
+                    "include.in.token.scope": "true",
+                    "display.on.consent.screen": "false",
+                },
+            }
+        )
+    return scopes
+
+
+def _public_key_body(pem: str) -> str:
+    """What Keycloak stores as a client's `jwt.credential.public.key`: the PEM's base64 body."""
+    return "".join(line.strip() for line in pem.strip().splitlines() if not line.startswith("-----"))
+
+
+def machine_client(client: MachineClient) -> dict[str, Any]:
+    return {
+        "clientId": client.id,
+        "name": client.id,
+        "enabled": True,
+        "protocol": "openid-connect",
+        "publicClient": False,
+        "bearerOnly": False,
+        "consentRequired": False,
+        "standardFlowEnabled": False,
+        "implicitFlowEnabled": False,
+        "directAccessGrantsEnabled": False,
+        "serviceAccountsEnabled": True,
+        "frontchannelLogout": False,
+        "fullScopeAllowed": True,
+        "clientAuthenticatorType": "client-jwt",
+        "redirectUris": [],
+        "webOrigins": [],
+        "attributes": {
+            MANAGED: "true",
+            "use.jwks.url": "false",
+            "jwt.credential.public.key": _public_key_body(client.public_key),
+            "token.endpoint.auth.signing.alg": "RS256",
+            "client_credentials.use_refresh_token": "false",
+        },
+        "defaultClientScopes": sorted((*MACHINE_SCOPES, *client.scopes)),
+        "optionalClientScopes": [],
+        "serviceAccountRoles": sorted(client.roles),
+    }
+
+
+def applications(identity: IdentitySection) -> list[dict[str, Any]]:
+    return [
+        {
+            "clientId": app.id,
+            "name": app.id,
+            "enabled": True,
+            "protocol": "openid-connect",
+            "publicClient": True,
+            "bearerOnly": False,
+            "consentRequired": False,
+            "standardFlowEnabled": True,
+            "implicitFlowEnabled": False,
+            "directAccessGrantsEnabled": False,
+            "serviceAccountsEnabled": False,
+            "frontchannelLogout": True,
+            "fullScopeAllowed": True,
+            "redirectUris": sorted(app.redirect_uris),
+            "webOrigins": sorted(app.web_origins),
+            "attributes": {
+                MANAGED: "true",
+                "pkce.code.challenge.method": "S256",
+                "post.logout.redirect.uris": "##".join(sorted(app.redirect_uris)),
+                "oauth2.device.authorization.grant.enabled": "false",
+            },
+            "defaultClientScopes": sorted(PEOPLE_SCOPES),
+            "optionalClientScopes": sorted(app.scopes),
+            "serviceAccountRoles": [],
+        }
+        for app in identity.applications
+    ]
+
+
+def key_providers(keys: Sequence[RealmKey]) -> list[dict[str, Any]]:
+    """The site's key generations as imported RSA providers: the first (newest) signs, the others
+    stay enabled but passive, so tokens they signed still verify until they expire."""
+    return [
+        {
+            "name": f"{SIGNING_KEY_PREFIX}{key.generation}",
+            "providerId": "rsa",
+            "providerType": "org.keycloak.keys.KeyProvider",
+            "kid": key.kid,
+            "config": {
+                "priority": [str(SIGNING_PRIORITY - position)],
+                "enabled": ["true"],
+                "active": ["true" if position == 0 else "false"],
+                "algorithm": ["RS256"],
+                "privateKey": [key.private_key_pem],
+            },
+        }
+        for position, key in enumerate(keys)
+    ]
+
+
+def identity_providers(identity: IdentitySection, secrets: Mapping[str, str]) -> list[dict[str, Any]]:
+    providers = []
+    for provider in identity.federation.oidc:
+        secret = secrets[provider.alias]
+        providers.append(
+            {
+                "alias": provider.alias,
+                "displayName": provider.display_name,
+                "providerId": "oidc",
+                "enabled": True,
+                "trustEmail": False,
+                "storeToken": False,
+                "linkOnly": False,
+                "firstBrokerLoginFlowAlias": "first broker login",
+                "config": {
+                    MANAGED: "true",
+                    "issuer": provider.issuer,
+                    "authorizationUrl": provider.authorization_url,
+                    "tokenUrl": provider.token_url,
+                    "jwksUrl": provider.jwks_url,
+                    "useJwksUrl": "true",
+                    "validateSignature": "true",
+                    "clientId": provider.client_id,
+                    "clientSecret": secret,
+                    "platformSecretDigest": secret_digest(secret),
+                    "clientAuthMethod": "client_secret_post",
+                    "pkceEnabled": "true",
+                    "pkceMethod": "S256",
+                    "defaultScope": "openid profile email",
+                    "syncMode": "IMPORT",
+                },
+            }
+        )
+    return providers
+
+
+def ldap_directory(identity: IdentitySection, bind_credential: str | None) -> dict[str, Any] | None:
+    ldap = identity.federation.ldap
+    if ldap is None or bind_credential is None:
+        return None
+    ad = ldap.vendor == "ad"
+    return {
+        "name": "platform-directory",
+        "providerId": "ldap",
+        "providerType": "org.keycloak.storage.UserStorageProvider",
+        "config": {
+            "enabled": ["true"],
+            "priority": ["0"],
+            "vendor": [ldap.vendor],
+            "editMode": ["READ_ONLY"],
+            "connectionUrl": [ldap.connection_url],
+            "useTruststoreSpi": ["always"],
+            "connectionPooling": ["true"],
+            "authType": ["simple"],
+            "bindDn": [ldap.bind_dn],
+            "bindCredential": [bind_credential],
+            "platformSecretDigest": [secret_digest(bind_credential)],
+            "usersDn": [ldap.users_dn],
+            "searchScope": ["2"],
+            "pagination": ["true"],
+            "usernameLDAPAttribute": ["sAMAccountName" if ad else "uid"],
+            "rdnLDAPAttribute": ["cn" if ad else "uid"],
+            "uuidLDAPAttribute": ["objectGUID" if ad else "entryUUID"],
+            "userObjectClasses": [
+                "person, organizationalPerson, user" if ad else "inetOrgPerson, organizationalPerson"
+            ],
+            "importEnabled": ["true"],
+            "syncRegistrations": ["false"],
+            "trustEmail": ["false"],
+            "fullSyncPeriod": ["-1"],
+            "changedSyncPeriod": ["-1"],
+        },
+    }
+
+
+def browser_flow(identity: IdentitySection) -> dict[str, Any]:
+    """The browser flow: an SSO cookie or an identity provider, else username and password, then a
+    one-time password for anyone holding an admin role (set up at first login if missing), and
+    for anyone who configured one."""
+    second_factors: list[dict[str, Any]] = [
+        {
+            "subflow": f"{FLOW} - otp if {role}",
+            "requirement": "CONDITIONAL",
+            "executions": [
+                {
+                    "provider": "conditional-user-role",
+                    "requirement": "REQUIRED",
+                    "config": {
+                        "alias": f"{FLOW} - holds {role}",
+                        "config": {"condUserRole": role, "negate": "false"},
+                    },
+                },
+                {"provider": "auth-otp-form", "requirement": "REQUIRED"},
+            ],
+        }
+        for role in identity.admin_roles
+    ]
+    second_factors.append(
+        {
+            "subflow": f"{FLOW} - otp if configured",
+            "requirement": "CONDITIONAL",
+            "executions": [
+                {"provider": "conditional-user-configured", "requirement": "REQUIRED"},
+                {"provider": "auth-otp-form", "requirement": "REQUIRED"},
+            ],
+        }
+    )
+    return {
+        "alias": FLOW,
+        "description": "Password, then a one-time password for the admin roles (rendered by the platform)",
+        "executions": [
+            {"provider": "auth-cookie", "requirement": "ALTERNATIVE"},
+            {"provider": "identity-provider-redirector", "requirement": "ALTERNATIVE"},
+            {
+                "subflow": f"{FLOW} - forms",
+                "requirement": "ALTERNATIVE",
+                "executions": [
+                    {"provider": "auth-username-password-form", "requirement": "REQUIRED"},
+                    *second_factors,
+                ],
+            },
+        ],
+    }
+
+
+def render_realm(
+    identity: IdentitySection,
+    *,
+    display_name: str,
+    keys: Sequence[RealmKey],
+    oidc_secrets: Mapping[str, str] | None = None,
+    ldap_bind_credential: str | None = None,
+) -> dict[str, Any]:
+    """The whole desired state of the site's realm, as the applier takes it."""
+    clients = [machine_client(client) for client in identity.clients] + applications(identity)
+    return {
+        "realm": identity.realm,
+        "settings": realm_settings(identity, display_name),
+        "clientScopes": client_scopes(identity),
+        "roles": [
+            {"name": role.name, "description": role.description, "attributes": {MANAGED: ["true"]}}
+            for role in identity.roles
+        ],
+        "clients": sorted(clients, key=lambda client: client["clientId"]),
+        "keyProviders": key_providers(keys),
+        "identityProviders": identity_providers(identity, oidc_secrets or {}),
+        "ldap": ldap_directory(identity, ldap_bind_credential),
+        "flows": [browser_flow(identity)],
+    }

@@ -1,0 +1,546 @@
+"""The identity layer against a real Keycloak (the version the catalog pins, on loopback, on a
+real PostgreSQL): the realm exactly as the program renders it for a site is applied by the realm
+applier, then tokens are obtained and checked the way Kong and the example API check them.
+
+The site is `staging` with one change: its `smoke-tests` machine client gets a public key whose
+private half the test holds (the committed stack file has only public keys; nobody kept their
+private halves). The program runs under the usual mocks, with real 3072-bit signing keys
+standing in for what pulumi-tls generates.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import jwt
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from harness import ROOT, STACK_DIR, ProgramRun, run_program
+from keycloak_server import BOOTSTRAP_CLIENT, Keycloak, keycloak
+from natplat.layers.identity.realm_sync import Admin, RealmSync
+from natplat.layers.signing import key_id
+from natplat.review import offline
+
+SERVICES_DIR = Path(__file__).resolve().parents[1] / "services"
+ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def _pem_private(key: rsa.RSAPrivateKey) -> dict[str, str]:
+    none = serialization.NoEncryption()
+    pem = serialization.Encoding.PEM
+    return {
+        "privateKeyPem": key.private_bytes(
+            pem, serialization.PrivateFormat.TraditionalOpenSSL, none
+        ).decode(),
+        "privateKeyPemPkcs8": key.private_bytes(pem, serialization.PrivateFormat.PKCS8, none).decode(),
+        "publicKeyPem": key.public_key()
+        .public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode(),
+    }
+
+
+SIGNING_KEYS = {generation: rsa.generate_private_key(65537, 3072) for generation in ("primary", "next")}
+"""Real keys standing in for what pulumi-tls generates for each generation (mocks make 1024-bit
+ones, which the APIs rightly refuse)."""
+
+
+def program_for(tmp: Path, client_key: rsa.RSAPrivateKey, generations: tuple[str, ...]) -> ProgramRun:
+    """The program for staging, its smoke-tests client holding `client_key`'s public half and the
+    given signing-key generations."""
+    text = (STACK_DIR / "Pulumi.staging.yaml").read_text()
+    public = _pem_private(client_key)["publicKeyPem"]
+    block = "".join(f"          {line}\n" for line in public.strip().splitlines())
+    text, count = re.subn(
+        r"(      - id: smoke-tests\n(?:        .*\n)*?        publicKey: \|\n)(?:          .*\n)+",
+        lambda m: m.group(1) + block,
+        text,
+    )
+    assert count == 1
+    text = text.replace(
+        "    tokenTtlSeconds: 600\n",
+        f"    tokenTtlSeconds: 600\n    signingKeys: [{', '.join(generations)}]\n",
+    )
+    # The program finds its stack file from the project root (Pulumi.yaml) down: a project of its own.
+    (tmp / "stacks").mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "Pulumi.yaml", tmp / "Pulumi.yaml")
+    stack_file = tmp / "stacks" / "Pulumi.staging.yaml"
+    stack_file.write_text(text)
+    saved = dict(offline._KEYS)
+    try:
+        for generation in generations:
+            offline._KEYS[f"token-signing-{generation}-rsa"] = _pem_private(SIGNING_KEYS[generation])
+        run = run_program(stack_file, project_dir=tmp)
+    finally:
+        offline._KEYS.clear()
+        offline._KEYS.update(saved)
+    assert run.error is None, run.error
+    return run
+
+
+def realm_of(run: ProgramRun) -> dict[str, Any]:
+    return json.loads(run.named("keycloak-realm").inputs["stringData"]["realm.json"])
+
+
+def kong_view(run: ProgramRun) -> tuple[dict[str, Any], dict[str, str]]:
+    """What the program gives Kong: the jwt plugin's config and each credential's key → PEM."""
+    plugin = next(r for r in run.resources if r.kind == "KongPlugin" and r.inputs.get("plugin") == "jwt")
+    credentials = {
+        r.inputs["stringData"]["key"]: r.inputs["stringData"]["rsa_public_key"]
+        for r in run.kubernetes("Secret")
+        if (r.metadata.get("labels") or {}).get("konghq.com/credential") == "jwt"
+    }
+    return plugin.inputs["config"], credentials
+
+
+@pytest.fixture(scope="module")
+def client_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(65537, 3072)
+
+
+@pytest.fixture(scope="module")
+def staging(tmp_path_factory: pytest.TempPathFactory, client_key: rsa.RSAPrivateKey) -> ProgramRun:
+    return program_for(tmp_path_factory.mktemp("staging"), client_key, ("primary",))
+
+
+@pytest.fixture(scope="module")
+def server(staging: ProgramRun) -> Iterator[Keycloak]:
+    issuer = staging.outputs["tokenIssuer"]
+    with keycloak(urlparse(issuer).netloc) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def admin(server: Keycloak) -> Admin:
+    return Admin(server.url, BOOTSTRAP_CLIENT, server.admin_secret)
+
+
+@pytest.fixture(scope="module")
+def applied(admin: Admin, staging: ProgramRun) -> dict[str, Any]:
+    document = realm_of(staging)
+    first = RealmSync(admin, document).run()
+    assert first, "a new realm must be created"
+    return document
+
+
+def token_url(server: Keycloak, realm: str) -> str:
+    return f"{server.url}/realms/{realm}/protocol/openid-connect/token"
+
+
+def assertion(key: rsa.RSAPrivateKey, client: str, audience: str, **claims: Any) -> str:
+    now = int(time.time())
+    body = {
+        "iss": client,
+        "sub": client,
+        "aud": audience,
+        "jti": str(uuid.uuid4()),
+        "iat": now,
+        "exp": now + 60,
+    }
+    return jwt.encode({**body, **claims}, key, algorithm="RS256")
+
+
+def client_token(
+    server: Keycloak, realm: str, signed: str, client_id: str | None = None
+) -> requests.Response:
+    data = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": ASSERTION,
+        "client_assertion": signed,
+    }
+    if client_id:
+        data["client_id"] = client_id
+    return requests.post(token_url(server, realm), data=data, headers=server.forwarded, timeout=30)
+
+
+def snapshot(admin: Admin, realm: str) -> dict[str, Any]:
+    """Everything the applier manages, as Keycloak reports it."""
+    base = f"/admin/realms/{realm}"
+    clients = admin.get(f"{base}/clients")
+    return {
+        "realm": admin.get(base),
+        "clients": clients,
+        "scopes": {
+            c["clientId"]: (
+                admin.get(f"{base}/clients/{c['id']}/default-client-scopes"),
+                admin.get(f"{base}/clients/{c['id']}/optional-client-scopes"),
+            )
+            for c in clients
+        },
+        "clientScopes": admin.get(f"{base}/client-scopes"),
+        "roles": admin.get(f"{base}/roles?briefRepresentation=false"),
+        "components": admin.get(f"{base}/components"),
+        "keys": admin.get(f"{base}/keys"),
+        "flows": admin.get(f"{base}/authentication/flows"),
+        "flowExecutions": admin.get(f"{base}/authentication/flows/platform%20browser/executions"),
+        "idps": admin.get(f"{base}/identity-provider/instances"),
+    }
+
+
+# ---------------------------------------------------------------------------- the realm
+
+
+def test_the_realm_applied_twice_changes_nothing_the_second_time(
+    admin: Admin, applied: dict[str, Any]
+) -> None:
+    before = snapshot(admin, applied["realm"])
+    second = RealmSync(admin, applied).run()
+    assert second == []
+    assert snapshot(admin, applied["realm"]) == before
+
+
+def test_a_changed_realm_converges_and_a_hand_made_client_stays(
+    admin: Admin, applied: dict[str, Any]
+) -> None:
+    realm = applied["realm"]
+    admin.post(f"/admin/realms/{realm}/clients", {"clientId": "made-by-hand", "publicClient": True})
+    changed = json.loads(json.dumps(applied))
+    changed["settings"]["accessTokenLifespan"] = 300
+    portal = next(c for c in changed["clients"] if c["clientId"] == "portal")
+    portal["redirectUris"] = [*portal["redirectUris"], "https://portal.staging.platform.gov.example/other"]
+    changes = RealmSync(admin, changed).run()
+    assert sorted(changes) == ["updated client portal", "updated realm settings"]
+    assert admin.get(f"/admin/realms/{realm}")["accessTokenLifespan"] == 300
+    back = RealmSync(admin, applied).run()
+    assert sorted(back) == ["updated client portal", "updated realm settings"]
+    assert RealmSync(admin, applied).run() == []
+    assert admin.get(f"/admin/realms/{realm}/clients?clientId=made-by-hand"), (
+        "a client made by hand is left alone"
+    )
+
+
+def test_only_the_sites_keys_sign_in_the_realm(
+    admin: Admin, applied: dict[str, Any], staging: ProgramRun
+) -> None:
+    keys = admin.get(f"/admin/realms/{applied['realm']}/keys")["keys"]
+    rs256 = [k for k in keys if k["algorithm"] == "RS256"]
+    assert [k["kid"] for k in rs256] == [staging.outputs["tokenKeyIds"]["primary"]]
+
+
+# ---------------------------------------------------------------------------- machines
+
+
+def test_a_machine_client_gets_a_token_that_kong_and_the_api_accept(
+    server: Keycloak,
+    applied: dict[str, Any],
+    staging: ProgramRun,
+    client_key: rsa.RSAPrivateKey,
+    tmp_path: Path,
+) -> None:
+    issuer = staging.outputs["tokenIssuer"]
+    reply = client_token(server, applied["realm"], assertion(client_key, "smoke-tests", issuer))
+    assert reply.status_code == 200, reply.text
+    token = reply.json()["access_token"]
+    header = jwt.get_unverified_header(token)
+    claims = jwt.decode(token, options={"verify_signature": False})
+
+    # Kong's jwt plugin (kong/plugins/jwt/handler.lua at 3.9): the token's `typ` must be JWT, the
+    # key claim (`kid`, read from the header when the payload has none) must name a credential,
+    # the algorithm must be the credential's, every claim in claims_to_verify must be a number
+    # and in range, exp no further than maximum_expiration, and the signature must verify.
+    config, credentials = kong_view(staging)
+    assert header["typ"] == "JWT" and header["alg"] == "RS256"
+    assert config["key_claim_name"] == "kid" and "kid" not in claims
+    assert header["kid"] == staging.outputs["tokenKeyIds"]["primary"]
+    assert header["kid"] in credentials
+    for claim in config["claims_to_verify"]:
+        assert isinstance(claims[claim], int), claim
+    assert claims["exp"] - time.time() <= config["maximum_expiration"]
+    jwt.decode(token, credentials[header["kid"]], algorithms=["RS256"], options={"verify_aud": False})
+
+    # What the APIs authorize on.
+    assert claims["iss"] == issuer
+    assert "national-platform" in (claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]])
+    assert set(claims["scope"].split()) >= {"offices.read", "offices.write"}
+    assert claims["azp"] == "smoke-tests"
+    assert claims["exp"] - claims["iat"] == 600  # identity.tokenTtlSeconds of staging
+
+    # The example API itself, as a process, with the public key and settings the program gives it.
+    env = next(r.inputs for r in staging.kubernetes("Deployment") if r.metadata.get("name") == "offices")[
+        "spec"
+    ]["template"]["spec"]["containers"][0]["env"]
+    settings = {e["name"]: e.get("value") for e in env}
+    public_keys = next(
+        r for r in staging.kubernetes("ConfigMap") if r.metadata.get("name") == "jwt-public-keys"
+    )
+    files = []
+    for name, pem in public_keys.inputs["data"].items():
+        (tmp_path / name).write_text(pem)
+        files.append(str(tmp_path / name))
+    assert call_offices(token, settings, files) == 200
+    assert call_offices(token[:-4] + "AAAA", settings, files) == 401
+
+
+def call_offices(token: str, settings: dict[str, str], key_files: list[str]) -> int:
+    script = (
+        "const base = process.argv[1];"
+        "const headers = { authorization: 'Bearer ' + process.env.TOKEN };"
+        "const r = await fetch(base + '/v1/offices', { headers });"
+        "process.stdout.write(String(r.status));"
+    )
+    env = {
+        "PATH": os.environ["PATH"],
+        "PORT": "0",
+        "JWT_PUBLIC_KEY_FILES": ",".join(key_files),
+        "JWT_AUDIENCE": settings["JWT_AUDIENCE"],
+        "JWT_ISSUER": settings["JWT_ISSUER"],
+        "JWT_MAX_LIFETIME_SECONDS": settings["JWT_MAX_LIFETIME_SECONDS"],
+    }
+    service = subprocess.Popen(
+        ["node", "src/server.js"], cwd=SERVICES_DIR / "offices", env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert service.stdout is not None
+        port = None
+        for _ in range(50):
+            line = service.stdout.readline()
+            if found := re.search(r"listening on (\d+)", line):
+                port = found.group(1)
+                break
+        assert port, "the offices API did not start"
+        probe = subprocess.run(
+            ["node", "--input-type=module", "-e", script, f"http://127.0.0.1:{port}"],
+            env={"PATH": os.environ["PATH"], "TOKEN": token},
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return int(probe.stdout)
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["signed by another key", "unknown client", "expired", "issued for another audience", "reused"],
+)
+def test_a_bad_client_assertion_is_refused(
+    case: str, server: Keycloak, applied: dict[str, Any], staging: ProgramRun, client_key: rsa.RSAPrivateKey
+) -> None:
+    issuer = staging.outputs["tokenIssuer"]
+    realm = applied["realm"]
+    if case == "signed by another key":
+        signed = assertion(rsa.generate_private_key(65537, 2048), "smoke-tests", issuer)
+    elif case == "unknown client":
+        signed = assertion(client_key, "nobody", issuer)
+    elif case == "expired":
+        past = int(time.time()) - 600
+        signed = assertion(client_key, "smoke-tests", issuer, iat=past, exp=past + 60)
+    elif case == "issued for another audience":
+        signed = assertion(client_key, "smoke-tests", "https://elsewhere.example/realms/platform")
+    else:
+        signed = assertion(client_key, "smoke-tests", issuer)
+        assert client_token(server, realm, signed).status_code == 200
+    reply = client_token(server, realm, signed)
+    assert reply.status_code in (400, 401), reply.text
+    assert reply.json()["error"] in ("invalid_client", "unauthorized_client")
+    assert "access_token" not in reply.json()
+
+
+# ---------------------------------------------------------------------------- people
+
+
+def make_person(admin: Admin, realm: str, username: str, roles: list[str]) -> str:
+    password = secrets.token_urlsafe(18) + "aA1!"
+    admin.post(
+        f"/admin/realms/{realm}/users",
+        {
+            "username": username,
+            "enabled": True,
+            "email": f"{username}@staging.platform.gov.example",
+            "emailVerified": True,
+            "firstName": "Test",
+            "lastName": username.title(),
+            "credentials": [{"type": "password", "value": password, "temporary": False}],
+        },
+    )
+    user = admin.get(f"/admin/realms/{realm}/users?username={username}&exact=true")[0]
+    grants = [admin.get(f"/admin/realms/{realm}/roles/{role}") for role in roles]
+    if grants:
+        admin.post(f"/admin/realms/{realm}/users/{user['id']}/role-mappings/realm", grants)
+    return password
+
+
+class Browser:
+    """Plain HTTP requests through Keycloak's login pages, as a browser behind Kong makes them.
+    Keycloak's cookies are `Secure` (the public side is HTTPS), so they are carried by hand over
+    the loopback's plain HTTP."""
+
+    def __init__(self, server: Keycloak) -> None:
+        self.server = server
+        self.session = requests.Session()
+
+    def _cookies(self) -> dict[str, str]:
+        return {"Cookie": "; ".join(f"{c.name}={c.value}" for c in self.session.cookies)}
+
+    def get(self, url: str) -> requests.Response:
+        return self.session.get(
+            url, headers={**self.server.forwarded, **self._cookies()}, allow_redirects=False, timeout=30
+        )
+
+    def post(self, url: str, data: dict[str, str]) -> requests.Response:
+        return self.session.post(
+            url,
+            data=data,
+            headers={**self.server.forwarded, **self._cookies()},
+            allow_redirects=False,
+            timeout=30,
+        )
+
+
+def log_in(server: Keycloak, realm: str, username: str, password: str, challenge: str) -> requests.Response:
+    browser = Browser(server)
+    query = urlencode(
+        {
+            "client_id": "portal",
+            "redirect_uri": "https://portal.staging.platform.gov.example/auth/callback",
+            "response_type": "code",
+            "scope": "openid offices.read",
+            "state": "s-123",
+            "nonce": "n-123",
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+        }
+    )
+    page = browser.get(f"{server.url}/realms/{realm}/protocol/openid-connect/auth?{query}")
+    assert page.status_code == 200, page.text[:500]
+    action = html.unescape(re.search(r'action="([^"]+)"', page.text).group(1))
+    assert action.startswith(server.public_base), "login pages link to the public host"
+    return browser.post(
+        server.local(action), {"username": username, "password": password, "credentialId": ""}
+    )
+
+
+def test_a_person_logs_in_with_pkce_and_the_role_is_in_the_token(
+    admin: Admin, server: Keycloak, applied: dict[str, Any], staging: ProgramRun
+) -> None:
+    realm = applied["realm"]
+    password = make_person(admin, realm, "editor", ["offices-editor"])
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    done = log_in(server, realm, "editor", password, challenge)
+    assert done.status_code == 302, done.text[:500]
+    redirect = urlparse(done.headers["Location"])
+    assert f"{redirect.scheme}://{redirect.netloc}{redirect.path}" == (
+        "https://portal.staging.platform.gov.example/auth/callback"
+    )
+    code = parse_qs(redirect.query)["code"][0]
+    exchange = {
+        "grant_type": "authorization_code",
+        "client_id": "portal",
+        "code": code,
+        "redirect_uri": "https://portal.staging.platform.gov.example/auth/callback",
+    }
+    without = requests.post(token_url(server, realm), data=exchange, headers=server.forwarded, timeout=30)
+    assert without.status_code == 400 and without.json()["error"] == "invalid_grant"  # PKCE is required
+    # The code was spent by the refused exchange (one use only): log in again for a fresh one.
+    again = log_in(server, realm, "editor", password, challenge)
+    exchange["code"] = parse_qs(urlparse(again.headers["Location"]).query)["code"][0]
+    reply = requests.post(
+        token_url(server, realm),
+        data={**exchange, "code_verifier": verifier},
+        headers=server.forwarded,
+        timeout=30,
+    )
+    assert reply.status_code == 200, reply.text
+    token = reply.json()["access_token"]
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert "offices-editor" in claims["realm_access"]["roles"]
+    assert "offices.read" in claims["scope"].split()
+    assert claims["iss"] == staging.outputs["tokenIssuer"]
+    assert "national-platform" in claims["aud"]
+    assert jwt.get_unverified_header(token)["kid"] == staging.outputs["tokenKeyIds"]["primary"]
+
+
+def test_an_admin_must_set_up_a_one_time_password(
+    admin: Admin, server: Keycloak, applied: dict[str, Any]
+) -> None:
+    realm = applied["realm"]
+    password = make_person(admin, realm, "operator", ["platform-admin"])
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    step = log_in(server, realm, "operator", password, challenge)
+    # Not back to the application with a code: on to setting up a one-time password first.
+    assert step.status_code == 302
+    location = step.headers["Location"]
+    assert not location.startswith("https://portal."), "an admin is let through on a password alone"
+    assert "CONFIGURE_TOTP" in location
+    plain = make_person(admin, realm, "reader", [])
+    reader = log_in(server, realm, "reader", plain, challenge)
+    assert reader.status_code == 302
+    assert reader.headers["Location"].startswith("https://portal.staging.platform.gov.example/auth/callback?")
+
+
+def test_brute_force_protection_locks_an_account_out(
+    admin: Admin, server: Keycloak, applied: dict[str, Any]
+) -> None:
+    realm = applied["realm"]
+    password = make_person(admin, realm, "target", [])
+    failures = applied["settings"]["failureFactor"]
+    for _ in range(failures):
+        assert log_in(server, realm, "target", "wrong-password", "x" * 43).status_code == 200
+    locked = log_in(server, realm, "target", password, "x" * 43)
+    assert locked.status_code == 200, "the right password is refused while the account is locked"
+    user = admin.get(f"/admin/realms/{realm}/users?username=target&exact=true")[0]
+    assert (
+        admin.get(f"/admin/realms/{realm}/attack-detection/brute-force/users/{user['id']}")["disabled"]
+        is True
+    )
+
+
+# ---------------------------------------------------------------------------- rotation
+
+
+def test_a_key_rotation_signs_with_the_new_key_and_keeps_the_old_one_verifying(
+    tmp_path: Path, admin: Admin, server: Keycloak, applied: dict[str, Any], client_key: rsa.RSAPrivateKey
+) -> None:
+    rotated = program_for(tmp_path, client_key, ("next", "primary"))
+    document = realm_of(rotated)
+    assert rotated.outputs["tokenKeyIds"]["primary"] == applied["keyProviders"][0]["kid"]
+    changes = RealmSync(admin, document).run()
+    assert "created key provider platform-signing-next" in changes
+    assert "updated key provider platform-signing-primary" in changes  # now passive
+    issuer = rotated.outputs["tokenIssuer"]
+    reply = client_token(server, applied["realm"], assertion(client_key, "smoke-tests", issuer))
+    assert reply.status_code == 200, reply.text
+    new_kid = rotated.outputs["tokenKeyIds"]["next"]
+    assert jwt.get_unverified_header(reply.json()["access_token"])["kid"] == new_kid
+    assert key_id(_public_of(document["keyProviders"][0]["config"]["privateKey"][0])) == new_kid
+    published = {
+        k["kid"]
+        for k in requests.get(
+            f"{server.url}/realms/{applied['realm']}/protocol/openid-connect/certs", timeout=30
+        ).json()["keys"]
+    }
+    assert {new_kid, applied["keyProviders"][0]["kid"]} <= published
+    _, credentials = kong_view(rotated)
+    assert new_kid in credentials
+    assert RealmSync(admin, document).run() == []
+    assert RealmSync(admin, applied).run()  # back to one generation for the other tests
+
+
+def _public_of(private_pem: str) -> str:
+    key = serialization.load_pem_private_key(private_pem.encode(), None)
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
