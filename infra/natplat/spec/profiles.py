@@ -54,7 +54,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "kibana": {"replicas": 1, "resources": _res("200m", "1Gi", "1Gi")},
         "logstash": {"replicas": 1, "resources": _res("250m", "1Gi", "1Gi")},
         "services": {"replicas": 1, "maxReplicas": 2, "resources": _res("50m", "96Mi", "192Mi")},
-        "keycloak": {"replicas": 1, "resources": _res("250m", "1Gi", "1Gi")},
+        # Keycloak's sizing guide: about 1250 MB for the server, its realm caches and 10,000 sessions.
+        "keycloak": {"replicas": 1, "resources": _res("250m", "1250Mi", "1536Mi")},
         "keycloakDatabase": {"replicas": 1, "resources": _res("100m", "256Mi", "512Mi"), "storage": "5Gi"},
     },
     # A regional datacentre: three of every stateful piece, two of every stateless one.
