@@ -107,6 +107,8 @@ class Keycloak:
     public_base: str
     """https://<identity host>: what Keycloak puts in issuers and links, as behind Kong."""
     admin_secret: str
+    database: str = ""
+    """postgresql://… URL of the database Keycloak runs on (for the restore runbook's steps)."""
 
     @property
     def forwarded(self) -> dict[str, str]:
@@ -173,7 +175,8 @@ def keycloak(public_host: str) -> Iterator[Keycloak]:
                         f"Keycloak not ready in {START_TIMEOUT:.0f} s:\n{Path(log.name).read_text()[-4000:]}"
                     )
                 time.sleep(1)
-            yield Keycloak(f"http://127.0.0.1:{http_port}", f"https://{public_host}", secret)
+            database = jdbc.removeprefix("jdbc:").replace("//", "//postgres@", 1)
+            yield Keycloak(f"http://127.0.0.1:{http_port}", f"https://{public_host}", secret, database)
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)

@@ -169,27 +169,37 @@ def client_token(
     return requests.post(token_url(server, realm), data=data, headers=server.forwarded, timeout=30)
 
 
+def _sorted(value: Any) -> Any:
+    """Keycloak lists clients, scopes, components, and the scope names inside a client, in no set
+    order: every list is compared as a set."""
+    if isinstance(value, dict):
+        return {key: _sorted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return sorted((_sorted(item) for item in value), key=lambda item: json.dumps(item, sort_keys=True))
+    return value
+
+
 def snapshot(admin: Admin, realm: str) -> dict[str, Any]:
     """Everything the applier manages, as Keycloak reports it."""
     base = f"/admin/realms/{realm}"
-    clients = admin.get(f"{base}/clients")
+    clients = _sorted(admin.get(f"{base}/clients"))
     return {
         "realm": admin.get(base),
         "clients": clients,
         "scopes": {
             c["clientId"]: (
-                admin.get(f"{base}/clients/{c['id']}/default-client-scopes"),
-                admin.get(f"{base}/clients/{c['id']}/optional-client-scopes"),
+                _sorted(admin.get(f"{base}/clients/{c['id']}/default-client-scopes")),
+                _sorted(admin.get(f"{base}/clients/{c['id']}/optional-client-scopes")),
             )
             for c in clients
         },
-        "clientScopes": admin.get(f"{base}/client-scopes"),
-        "roles": admin.get(f"{base}/roles?briefRepresentation=false"),
-        "components": admin.get(f"{base}/components"),
+        "clientScopes": _sorted(admin.get(f"{base}/client-scopes")),
+        "roles": _sorted(admin.get(f"{base}/roles?briefRepresentation=false")),
+        "components": _sorted(admin.get(f"{base}/components")),
         "keys": admin.get(f"{base}/keys"),
-        "flows": admin.get(f"{base}/authentication/flows"),
+        "flows": _sorted(admin.get(f"{base}/authentication/flows")),
         "flowExecutions": admin.get(f"{base}/authentication/flows/platform%20browser/executions"),
-        "idps": admin.get(f"{base}/identity-provider/instances"),
+        "idps": _sorted(admin.get(f"{base}/identity-provider/instances")),
     }
 
 
@@ -544,3 +554,43 @@ def _public_of(private_pem: str) -> str:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
+
+
+# ---------------------------------------------------------------------------- restore runbook
+
+
+def test_the_database_restore_steps_bring_the_realm_back(
+    server: Keycloak, applied: dict[str, Any], tmp_path: Path
+) -> None:
+    """README, "Restoring the identity database", the steps that need no cluster: a custom-format
+    dump of the live database, restored into an empty one, holds the realm, its clients and the
+    site's key providers (what `kubectl cnpg` and the CNPG bootstrap do around them is Kubernetes)."""
+    dump = tmp_path / "keycloak.dump"
+    subprocess.run(
+        ["pg_dump", "--format=custom", "--no-owner", f"--file={dump}", server.database], check=True
+    )
+    target = server.database.rsplit("/", 1)[0] + "/restored"
+    subprocess.run(
+        ["psql", server.database, "-c", "CREATE DATABASE restored"], check=True, capture_output=True
+    )
+    subprocess.run(
+        ["pg_restore", "--no-owner", "--exit-on-error", f"--dbname={target}", str(dump)], check=True
+    )
+
+    realm = applied["realm"]
+
+    def query(sql: str) -> list[str]:
+        # The realm travels as a psql variable (:'realm', quoted by psql), the statement on stdin.
+        command = ["psql", "-At", "-v", f"realm={realm}", target]
+        out = subprocess.run(command, input=sql, check=True, capture_output=True, text=True)
+        return out.stdout.split()
+
+    # Constant statements: the realm's name is a psql variable, quoted by psql itself.
+    clients = """SELECT x.client_id FROM client x JOIN realm r ON r.id = x.realm_id
+                 WHERE r.name = :'realm';"""
+    keys = """SELECT x.name FROM component x JOIN realm r ON r.id = x.realm_id
+              WHERE r.name = :'realm' AND x.provider_id = 'rsa';"""
+    assert query("SELECT name FROM realm WHERE name = :'realm';") == [realm]
+    assert {"portal", "smoke-tests"} <= set(query(clients))
+    keys = query(keys)
+    assert keys == ["platform-signing-primary"]
