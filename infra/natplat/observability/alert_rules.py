@@ -24,6 +24,12 @@ PLATFORM_NAMESPACES = 'namespace=~"platform-.*"'
 LOG_INDICES = 'index=~"\\\\.ds-logs-.*"'
 """The backing indices of the `logs-*-*` data streams Logstash writes."""
 
+KEYCLOAK_UP = 'up{namespace="platform-identity", job="platform-identity/keycloak"}'
+"""Keycloak's management endpoint, scraped through the identity layer's PodMonitor (job
+`<namespace>/<PodMonitor>`, as prometheus-operator names it)."""
+DATABASE_UP = 'cnpg_collector_up{namespace="platform-databases"}'
+DATABASE_LAG = 'cnpg_pg_replication_lag{namespace="platform-databases"}'
+
 RUNBOOK = "https://github.com/national-platform/infrastructure/blob/main/README.md#alerts"
 
 
@@ -126,6 +132,40 @@ def rule_groups() -> list[dict[str, Any]]:
                     "p99 latency through the gateway to {{ $labels.service }} is over 1 s",
                     "The 99th percentile of request latency (Kong to client) for {{ $labels.service }} "
                     "is {{ $value | humanize }} ms.",
+                ),
+            ],
+        },
+        {
+            "name": "identity",
+            "rules": [
+                _alert(
+                    "IdentityUnavailable",
+                    f"sum({KEYCLOAK_UP}) == 0 or absent({KEYCLOAK_UP})",
+                    "5m",
+                    "critical",
+                    "No Keycloak instance of the site answers",
+                    "Nobody can log in and no client can get a token; tokens already issued keep working "
+                    "until they expire. Check the pods (kubectl -n platform-identity get pods, keycloak "
+                    "resource status) and the database (IdentityDatabaseDown).",
+                ),
+                _alert(
+                    "IdentityDatabaseDown",
+                    f"max by (cluster) ({DATABASE_UP}) < 1 or absent({DATABASE_UP})",
+                    "5m",
+                    "critical",
+                    "Keycloak's PostgreSQL primary is not answering",
+                    "CloudNativePG reports PostgreSQL down (or no instance is scraped): Keycloak cannot "
+                    "log anyone in. kubectl -n platform-databases get cluster keycloak-db; the README's "
+                    "'Restoring the identity database' if the data is lost.",
+                ),
+                _alert(
+                    "IdentityDatabaseReplicationLagging",
+                    f"max by (cluster) ({DATABASE_LAG}) > 60",
+                    "10m",
+                    "warning",
+                    "A standby of {{ $labels.cluster }} is over a minute behind",
+                    "Replication lag is {{ $value | humanizeDuration }}: with synchronous replication, "
+                    "writes wait on the one standby that keeps up; a second lagging one would stop them.",
                 ),
             ],
         },

@@ -6,7 +6,9 @@ may draw from (a test parses every expression against it). Sources, per componen
 - redis: oliver006/redis_exporter;
 - elasticsearch: prometheus-community/elasticsearch_exporter;
 - kubernetes: kube-state-metrics and the kubelet (via kube-prometheus-stack);
-- prometheus: Prometheus's own `up` and target metrics, and Alertmanager's.
+- prometheus: Prometheus's own `up` and target metrics, and Alertmanager's;
+- databases: CloudNativePG's instance exporter (`cnpg_collector_*`, and `cnpg_pg_replication_*` from
+  its default monitoring queries, the chart's `cnpg-default-monitoring` ConfigMap).
 Histograms are listed by their base name; `_bucket`, `_sum` and `_count` follow from it.
 """
 
@@ -85,6 +87,7 @@ METRICS: dict[str, frozenset[str]] = {
             "container_memory_working_set_bytes",
         }
     ),
+    "databases": frozenset({"cnpg_collector_up", "cnpg_pg_replication_lag"}),
     "prometheus": frozenset(
         {
             "up",
