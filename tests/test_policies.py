@@ -33,7 +33,7 @@ SITE = {
     "nodeAgentNamespaces": ["platform-node-agents"],
     "gatewayNamespace": "platform-gateway",
     "nodePortsAllowed": False,
-    "publicRoutes": {"auth": ["/oauth/token", "/.well-known/jwks.json"], "grafana": ["/"]},
+    "publicRoutes": {"auth": ["/realms/platform", "/resources"], "grafana": ["/"]},
     "jwtPlugin": "jwt-verify",
     "highAvailability": True,
     "singletons": [],
@@ -122,6 +122,34 @@ def logstash_resource(init_containers: list[dict[str, Any]]) -> dict[str, Any]:
 
 # (policy, resource type, violating props, compliant props, site settings override)
 CASES: list[tuple[str, str, dict, dict, dict]] = [
+    (
+        "identity-behind-the-gateway",
+        "kubernetes:k8s.keycloak.org/v2alpha1:Keycloak",
+        {"metadata": {"name": "keycloak"}, "spec": {"hostname": {"hostname": "auth.example.gov"}}},
+        {
+            "metadata": {"name": "keycloak"},
+            "spec": {
+                "ingress": {"enabled": False},
+                "hostname": {"hostname": "https://auth.capital.example.gov", "strict": True},
+                "proxy": {"headers": "xforwarded"},
+            },
+        },
+        {},
+    ),
+    (
+        "databases-locked-down",
+        "kubernetes:postgresql.cnpg.io/v1:Cluster",
+        {"metadata": {"name": "db"}, "spec": {"instances": 1, "bootstrap": {"initdb": {"database": "x"}}}},
+        {
+            "metadata": {"name": "db"},
+            "spec": {
+                "instances": 1,
+                "enableSuperuserAccess": False,
+                "bootstrap": {"initdb": {"database": "x", "owner": "x", "secret": {"name": "x-app"}}},
+            },
+        },
+        {},
+    ),
     (
         "images-pinned",
         DEPLOYMENT,
@@ -326,13 +354,13 @@ def test_public_routes_must_be_allow_listed_and_say_why() -> None:
     ingress = {
         "metadata": {"name": "auth-public", "annotations": {"konghq.com/plugins": "rate-limit"}},
         "spec": {
-            "rules": [{"host": "auth.capital.example.gov", "http": {"paths": [{"path": "/oauth/token"}]}}]
+            "rules": [{"host": "auth.capital.example.gov", "http": {"paths": [{"path": "/realms/platform"}]}}]
         },
     }
     assert violations("routes-require-tokens", "kubernetes:networking.k8s.io/v1:Ingress", ingress), (
         "no reason given"
     )
-    ingress["metadata"]["annotations"]["national-platform/public-route"] = "the token endpoint"
+    ingress["metadata"]["annotations"]["national-platform/public-route"] = "Keycloak's realm endpoints"
     assert not violations("routes-require-tokens", "kubernetes:networking.k8s.io/v1:Ingress", ingress)
     ingress["spec"]["rules"][0]["http"]["paths"].append({"path": "/admin"})
     assert violations("routes-require-tokens", "kubernetes:networking.k8s.io/v1:Ingress", ingress)

@@ -413,6 +413,45 @@ def _replicas_and_budgets(args: StackValidationArgs, report: ReportViolation) ->
             report(f"{namespace}/{name}: no PodDisruptionBudget selects it")
 
 
+KEYCLOAK_TYPE = "kubernetes:k8s.keycloak.org/v2alpha1:Keycloak"
+POSTGRES_CLUSTER_TYPE = "kubernetes:postgresql.cnpg.io/v1:Cluster"
+
+
+def _identity_behind_gateway(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Keycloak is reached through Kong only, and trusts only the headers Kong sets: the
+    operator's own Ingress off, a fixed public hostname (no host taken from the request), the
+    X-Forwarded-* headers read, the admin console on no hostname of its own."""
+    if args.resource_type != KEYCLOAK_TYPE:
+        return
+    spec = args.props.get("spec") or {}
+    name = (args.props.get("metadata") or {}).get("name")
+    if (spec.get("ingress") or {}).get("enabled", True) is not False:
+        report(f"{name}: the operator's Ingress must be off (ingress.enabled: false): routes go through Kong")
+    hostname = spec.get("hostname") or {}
+    if not str(hostname.get("hostname", "")).startswith("https://") or hostname.get("strict") is not True:
+        report(f"{name}: hostname must be a fixed https:// URL with strict: true (issuers never follow Host)")
+    if hostname.get("admin") or hostname.get("adminUrl"):
+        report(f"{name}: no admin hostname: the admin console is reached by port-forward only")
+    if (spec.get("proxy") or {}).get("headers") != "xforwarded":
+        report(f"{name}: proxy.headers must be xforwarded (Kong's X-Forwarded-* headers)")
+
+
+def _databases_locked_down(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """A PostgreSQL cluster gives no superuser access, and its credentials are generated and
+    referenced by Secret, never written in the resource."""
+    if args.resource_type != POSTGRES_CLUSTER_TYPE:
+        return
+    spec = args.props.get("spec") or {}
+    name = (args.props.get("metadata") or {}).get("name")
+    if spec.get("enableSuperuserAccess") is not False:
+        report(f"{name}: enableSuperuserAccess must be false")
+    initdb = (spec.get("bootstrap") or {}).get("initdb") or {}
+    if initdb and not (initdb.get("secret") or {}).get("name"):
+        report(f"{name}: bootstrap.initdb must name the owner's credentials Secret")
+    if "superuserSecret" in spec:
+        report(f"{name}: no superuser Secret: the superuser stays inside the cluster")
+
+
 CHART_OBJECT_STANCE: dict[str, str] = {
     "images-pinned": "enforced: the program gives every chart image an exact tag from the catalog",
     "images-from-site-mirror": "enforced: every chart image is resolved through the site's mirror",
@@ -430,6 +469,8 @@ CHART_OBJECT_STANCE: dict[str, str] = {
     "no-secrets-in-config-maps": "enforced on chart ConfigMaps as on the program's",
     "common-labels": "enforced: the program's chart transform labels every chart object",
     "pod-security-restricted": "applies to Namespaces, which the program creates, never a chart",
+    "identity-behind-the-gateway": "applies to the Keycloak resource, which the program creates",
+    "databases-locked-down": "applies to CloudNativePG clusters, which the program creates",
     "namespaces-default-deny": "applies to the program's Namespaces; unknown names are judged at `up`",
     "replicas-and-disruption-budgets": "enforced; chart singletons are exemptions (data per site, reasons)",
 }
@@ -537,6 +578,17 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         "pod-security-restricted",
         "Namespaces enforce Pod Security 'restricted', or say why not.",
         _pod_security_labels,
+    ),
+    _policy(
+        "identity-behind-the-gateway",
+        "Keycloak is reached through Kong only: no operator Ingress, a strict https hostname, "
+        "Kong's headers.",
+        _identity_behind_gateway,
+    ),
+    _policy(
+        "databases-locked-down",
+        "PostgreSQL clusters give no superuser access; owners' credentials come from a Secret.",
+        _databases_locked_down,
     ),
     StackValidationPolicy(
         name="namespaces-default-deny",

@@ -35,6 +35,8 @@ POLICY_NAMES = (
     "no-secrets-in-config-maps",
     "common-labels",
     "pod-security-restricted",
+    "identity-behind-the-gateway",
+    "databases-locked-down",
     "namespaces-default-deny",
     "replicas-and-disruption-budgets",
 )
