@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 const SERVICES = dirname(dirname(fileURLToPath(import.meta.url)));
 // The site model's service names: a lower-case DNS label of at most 32 characters.
 const NAME = /^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$/;
-const RESERVED = new Set(['auth', 'lib', 'tools', 'node_modules', 'default-deny', 'allow-dns-egress']);
+const RESERVED = new Set(['auth', 'keycloak', 'lib', 'tools', 'node_modules', 'default-deny', 'allow-dns-egress']);
 
 function fail(message) {
   process.stderr.write(`new-service: ${message}\n`);
