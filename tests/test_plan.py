@@ -231,3 +231,18 @@ def test_two_checkouts_in_two_processes_plan_alike(tmp_path: Path) -> None:
 
     here, there = plan(ROOT, tmp_path / "here"), plan(copy, tmp_path / "there")
     assert here and here == there
+
+
+def test_the_summary_says_who_logs_in_and_who_signs_per_site(tmp_path: Path) -> None:
+    project = project_with(tmp_path, {"capital": stack("capital"), "coast": stack("coast")})
+    write_plan(project / "plan", project / "stacks", project)
+    text = (project / "plan" / "summary.md").read_text()
+    section = text.split("## Identity", 1)[1].split("## Objects", 1)[0]
+    (capital,) = [line for line in section.splitlines() if line.startswith("| capital |")]
+    assert "https://auth.capital.platform.gov.example/realms/platform" in capital
+    assert "registry-sync (offices.read offices.write)" in capital
+    assert "platform-admin (OTP)" in capital and "oidc:agents" in capital
+    assert capital.endswith("| 3 / 3 |")
+    (coast,) = [line for line in section.splitlines() if line.startswith("| coast |")]
+    assert coast.endswith("| 1 / 1 |")
+    assert "clientSecret" not in section and "PRIVATE" not in section

@@ -310,7 +310,32 @@ def _site_plan(stack_file: Path, project_dir: Path = ROOT) -> tuple[dict[str, An
         "secrets": secrets,
         "outputs": outputs,
         "policyExemptions": policy_exemptions(site, run),
+        "identity": identity_summary(site, run),
     }, run
+
+
+def identity_summary(site: Site, run: ProgramRun) -> dict[str, Any] | None:
+    """Who may log in and who signs, as a reviewer reads it: the realm, its issuer and key ids,
+    its clients, applications, roles and federation, and how many Keycloak and PostgreSQL
+    instances run. Nothing secret: ids, names and counts."""
+    if not site.identity.enabled:
+        return None
+    identity = site.identity
+    (keycloak,) = [r.inputs["spec"] for r in run.resources if r.kind == "Keycloak"]
+    (database,) = [r.inputs["spec"] for r in run.resources if r.kind == "Cluster"]
+    return {
+        "realm": identity.realm,
+        "issuer": run.outputs.get("tokenIssuer"),
+        "signingKeys": run.outputs.get("tokenKeyIds"),
+        "clients": [f"{c.id} ({' '.join(c.scopes)})" for c in identity.clients],
+        "applications": [a.id for a in identity.applications],
+        "roles": [r.name for r in identity.roles],
+        "adminRolesWithOtp": list(identity.admin_roles),
+        "federation": [f"oidc:{p.alias}" for p in identity.federation.oidc]
+        + (["ldap"] if identity.federation.ldap else []),
+        "keycloakInstances": int(keycloak["instances"]),
+        "databaseInstances": int(database["instances"]),
+    }
 
 
 def summary(inventories: list[dict[str, Any]]) -> str:
@@ -339,6 +364,26 @@ def summary(inventories: list[dict[str, Any]]) -> str:
             lines.append(
                 f"| {inv['site']} | {exemption['policy']} | {exemption['subject']} | {exemption['reason']} |"
             )
+    lines += [
+        "",
+        "## Identity",
+        "",
+        "| site | realm (issuer) | signing key ids | machine clients | applications | roles (OTP) | federation | Keycloak / PostgreSQL |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for inv in inventories:
+        if not (identity := inv.get("identity")):
+            continue
+        keys = ", ".join(f"{g}: `{k[:12]}…`" for g, k in (identity["signingKeys"] or {}).items())
+        roles = ", ".join(
+            f"{r} (OTP)" if r in identity["adminRolesWithOtp"] else r for r in identity["roles"]
+        )
+        lines.append(
+            f"| {inv['site']} | {identity['realm']} ({identity['issuer']}) | {keys} | "
+            f"{', '.join(identity['clients']) or '-'} | {', '.join(identity['applications']) or '-'} | "
+            f"{roles} | {', '.join(identity['federation']) or '-'} | "
+            f"{identity['keycloakInstances']} / {identity['databaseInstances']} |"
+        )
     lines += ["", "## Objects by kind", "", "| site | " + " | ".join(_kinds(inventories)) + " |"]
     lines.append("|---|" + "---|" * len(_kinds(inventories)))
     for inv in inventories:
