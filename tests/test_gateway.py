@@ -296,8 +296,9 @@ def test_kong_may_reach_the_services_and_the_cache_master_only(run: ProgramRun) 
         for rule in egress
         for peer in rule.get("to", [])
     ]
-    # The services, and the operator UIs (Grafana, Kibana) behind the gateway; Redis for counters.
-    upstream = {"platform-services", "platform-monitoring"} | (
+    # The services, Keycloak, and the operator UIs (Grafana, Kibana) behind the gateway; Redis
+    # for counters.
+    upstream = {"platform-services", "platform-identity", "platform-monitoring"} | (
         {"platform-logging"} if site_of(run).logging.enabled else set()
     )
     assert sorted(namespaces) == sorted({*upstream, "platform-cache"})

@@ -106,7 +106,9 @@ def build_platform(site: Site) -> dict[str, Any]:
                 site,
                 namespace=ns["gateway"],
                 routes_namespace=ns["services"],
-                upstream_namespaces=tuple(ns[c] for c in ("services", "monitoring", "logging") if c in ns),
+                upstream_namespaces=tuple(
+                    ns[c] for c in ("services", "identity", "monitoring", "logging") if c in ns
+                ),
                 scrapers=scrapers,
                 cache=cache.endpoint if cache else None,
                 jwt=jwt,
