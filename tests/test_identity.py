@@ -21,8 +21,11 @@ from natplat.layers.identity.keycloak import (
     OPERATOR_RESOURCES,
     adapt_operator_object,
 )
-from natplat.layers.identity.realm import FLOW, SIGNING_PRIORITY
+from natplat.layers.identity.realm import FLOW, SIGNING_PRIORITY, render_realm
+from natplat.layers.identity.realm_sync import LDAP_DIGEST_ATTRIBUTE
 from natplat.spec.catalog import CNPG_CHART, IDENTITY_IMAGES, KEYCLOAK_OPERATOR_MANIFESTS
+from natplat.spec.identity import LdapDirectory
+from natplat.spec.sensitive import SecretValue
 from natplat.spec.stackfile import load_stack_file
 
 IDENTITY_NS = "platform-identity"
@@ -367,3 +370,34 @@ def test_an_air_gapped_site_pulls_the_database_images_from_its_mirror() -> None:
     assert chart["chart"] == "oci://mirror.north.platform.gov.example/charts/cloudnative-pg"
     assert chart["values"]["image"]["repository"] == f"{mirror}/ghcr.io/cloudnative-pg/cloudnative-pg"
     assert database(run)["spec"]["imagePullSecrets"] == [{"name": "registry-pull"}]
+
+
+def test_a_directory_bind_password_is_tracked_by_digest_never_in_clear_outside_the_secret() -> None:
+    """Keycloak keeps no setting of its own on an LDAP provider and masks the password on read:
+    the realm carries the password's digest as an attribute, so a new password re-applies."""
+    capital = load_stack_file(ROOT / "stacks" / "Pulumi.capital.yaml")
+    ldap = LdapDirectory.model_validate(
+        {
+            "connectionUrl": "ldaps://directory.gov.example",
+            "vendor": "other",
+            "bindDn": "cn=platform,dc=gov,dc=example",
+            "bindCredential": SecretValue("one"),
+            "usersDn": "ou=people,dc=gov,dc=example",
+        }
+    )
+    identity = capital.identity.model_copy(
+        update={"federation": capital.identity.federation.model_copy(update={"ldap": ldap})}
+    )
+    one = render_realm(
+        identity, display_name="x", keys=[], oidc_secrets={"agents": "s"}, ldap_bind_credential="one"
+    )
+    two = render_realm(
+        identity, display_name="x", keys=[], oidc_secrets={"agents": "s"}, ldap_bind_credential="two"
+    )
+    assert one["ldap"]["config"]["usernameLDAPAttribute"] == ["uid"]
+    assert one["settings"]["attributes"][LDAP_DIGEST_ATTRIBUTE] == one["ldap"]["secretDigest"]
+    assert one["ldap"]["secretDigest"] != two["ldap"]["secretDigest"]
+    assert "one" not in one["ldap"]["secretDigest"]
+    plain = render_realm(identity.model_copy(update={"federation": capital.identity.federation}),
+                         display_name="x", keys=[], oidc_secrets={"agents": "s"})  # fmt: skip
+    assert plain["ldap"] is None and "attributes" not in plain["settings"]

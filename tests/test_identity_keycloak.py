@@ -34,9 +34,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from harness import ROOT, STACK_DIR, ProgramRun, run_program
 from keycloak_server import BOOTSTRAP_CLIENT, Keycloak, keycloak
-from natplat.layers.identity.realm_sync import Admin, RealmSync
+from natplat.layers.identity.realm import identity_providers, ldap_directory
+from natplat.layers.identity.realm_sync import LDAP_DIGEST_ATTRIBUTE, Admin, RealmSync
 from natplat.layers.signing import key_id
 from natplat.review import offline
+from natplat.spec.identity import LdapDirectory
+from natplat.spec.sensitive import SecretValue
+from natplat.spec.stackfile import load_stack_file
 
 SERVICES_DIR = Path(__file__).resolve().parents[1] / "services"
 ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -594,3 +598,52 @@ def test_the_database_restore_steps_bring_the_realm_back(
     assert {"portal", "smoke-tests"} <= set(query(clients))
     keys = query(keys)
     assert keys == ["platform-signing-primary"]
+
+
+# ---------------------------------------------------------------------------- federation
+
+
+def test_federation_applies_once_and_a_changed_secret_is_applied_again(
+    admin: Admin, applied: dict[str, Any]
+) -> None:
+    """An OIDC provider and an LDAP directory, as the program renders them for a site that
+    federates. Keycloak never returns their secrets (it masks them), so the digest stored beside
+    each is what tells the applier a secret changed."""
+    capital = load_stack_file(STACK_DIR / "Pulumi.capital.yaml")
+    ldap = LdapDirectory.model_validate(
+        {
+            "connectionUrl": "ldaps://directory.gov.example",
+            "vendor": "ad",
+            "bindDn": "CN=platform,OU=Services,DC=gov,DC=example",
+            "bindCredential": SecretValue("bind-password-1"),
+            "usersDn": "OU=People,DC=gov,DC=example",
+        }
+    )
+    identity = capital.identity.model_copy(
+        update={"federation": capital.identity.federation.model_copy(update={"ldap": ldap})}
+    )
+    document = json.loads(json.dumps(applied))
+    document["identityProviders"] = identity_providers(identity, {"agents": "client-secret-1"})
+    document["ldap"] = ldap_directory(identity, "bind-password-1")
+    # What render_realm adds beside a directory (test_identity.py checks it does).
+    document["settings"]["attributes"] = {LDAP_DIGEST_ATTRIBUTE: document["ldap"]["secretDigest"]}
+    first = RealmSync(admin, document).run()
+    assert {"created identity provider agents", "created LDAP directory"} <= set(first)
+    assert RealmSync(admin, document).run() == []
+    stored = admin.get(f"/admin/realms/{applied['realm']}/identity-provider/instances/agents")
+    assert stored["config"]["clientSecret"] == "**********"  # never read back
+    rotated = json.loads(json.dumps(document))
+    rotated["identityProviders"] = identity_providers(identity, {"agents": "client-secret-2"})
+    rotated["ldap"] = ldap_directory(identity, "bind-password-2")
+    rotated["settings"]["attributes"] = {LDAP_DIGEST_ATTRIBUTE: rotated["ldap"]["secretDigest"]}
+    assert sorted(RealmSync(admin, rotated).run()) == [
+        "updated LDAP directory",
+        "updated identity provider agents",
+        "updated realm settings",  # the new digest, kept as a realm attribute
+    ]
+    assert RealmSync(admin, rotated).run() == []
+    # Back to the site as rendered: a provider and a directory no longer rendered are removed.
+    assert {"deleted identity provider agents", "deleted LDAP directory"} <= set(
+        RealmSync(admin, applied).run()
+    )
+    assert RealmSync(admin, applied).run() == []

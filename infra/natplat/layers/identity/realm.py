@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from natplat.layers.identity.realm_sync import FLOW_PREFIX, MANAGED, SIGNING_KEY_PREFIX
+from natplat.layers.identity.realm_sync import FLOW_PREFIX, LDAP_DIGEST_ATTRIBUTE, MANAGED, SIGNING_KEY_PREFIX
 from natplat.spec.identity import IdentitySection, MachineClient
 
 AUDIENCE_SCOPE = "platform-audience"
@@ -269,6 +269,9 @@ def ldap_directory(identity: IdentitySection, bind_credential: str | None) -> di
         return None
     ad = ldap.vendor == "ad"
     return {
+        # Keycloak keeps only the LDAP provider's own settings: the digest of the bind password
+        # travels beside the component and is kept as a realm attribute (LDAP_DIGEST_ATTRIBUTE).
+        "secretDigest": secret_digest(bind_credential),
         "name": "platform-directory",
         "providerId": "ldap",
         "providerType": "org.keycloak.storage.UserStorageProvider",
@@ -283,7 +286,6 @@ def ldap_directory(identity: IdentitySection, bind_credential: str | None) -> di
             "authType": ["simple"],
             "bindDn": [ldap.bind_dn],
             "bindCredential": [bind_credential],
-            "platformSecretDigest": [secret_digest(bind_credential)],
             "usersDn": [ldap.users_dn],
             "searchScope": ["2"],
             "pagination": ["true"],
@@ -362,9 +364,13 @@ def render_realm(
 ) -> dict[str, Any]:
     """The whole desired state of the site's realm, as the applier takes it."""
     clients = [machine_client(client) for client in identity.clients] + applications(identity)
+    ldap = ldap_directory(identity, ldap_bind_credential)
+    settings = realm_settings(identity, display_name)
+    if ldap is not None:
+        settings["attributes"] = {LDAP_DIGEST_ATTRIBUTE: ldap["secretDigest"]}
     return {
         "realm": identity.realm,
-        "settings": realm_settings(identity, display_name),
+        "settings": settings,
         "clientScopes": client_scopes(identity),
         "roles": [
             {"name": role.name, "description": role.description, "attributes": {MANAGED: ["true"]}}
@@ -373,6 +379,6 @@ def render_realm(
         "clients": sorted(clients, key=lambda client: client["clientId"]),
         "keyProviders": key_providers(keys),
         "identityProviders": identity_providers(identity, oidc_secrets or {}),
-        "ldap": ldap_directory(identity, ldap_bind_credential),
+        "ldap": ldap,
         "flows": [browser_flow(identity)],
     }

@@ -34,6 +34,9 @@ MANAGED = "platform.managed"
 SIGNING_KEY_PREFIX = "platform-signing-"
 FLOW_PREFIX = "platform browser"
 MASK = "**********"
+LDAP_DIGEST_ATTRIBUTE = "platform.ldapSecretDigest"
+"""Realm attribute holding the digest of the LDAP bind password last applied (Keycloak keeps no
+unknown setting on an LDAP provider, and never returns the password)."""
 KEY_PROVIDER = "org.keycloak.keys.KeyProvider"
 USER_STORAGE = "org.keycloak.storage.UserStorageProvider"
 
@@ -319,7 +322,7 @@ class RealmSync:
                 self.changed(f"deleted identity provider {alias}")
 
     def sync_ldap(self, realm_id: str) -> None:
-        desired = self.doc.get("ldap")
+        desired = dict(self.doc["ldap"]) if self.doc.get("ldap") else None
         current = [
             c
             for c in self.admin.get(f"{self.base}/components?type={USER_STORAGE}")
@@ -330,11 +333,13 @@ class RealmSync:
                 self.admin.delete(f"{self.base}/components/{component['id']}")
                 self.changed("deleted LDAP directory")
             return
+        digest = desired.pop("secretDigest", None)
+        applied = (self.admin.get(self.base).get("attributes") or {}).get(LDAP_DIGEST_ATTRIBUTE)
         body = desired | {"parentId": realm_id}
         if not current:
             self.admin.post(f"{self.base}/components", body)
             self.changed("created LDAP directory")
-        elif not matches(body, current[0]):
+        elif not matches(body, current[0]) or digest != applied:
             existing = current[0]
             self.admin.put(
                 f"{self.base}/components/{existing['id']}",
