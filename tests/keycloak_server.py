@@ -109,6 +109,8 @@ class Keycloak:
     admin_secret: str
     database: str = ""
     """postgresql://… URL of the database Keycloak runs on (for the restore runbook's steps)."""
+    management: str = ""
+    """Keycloak's management interface (health, metrics)."""
 
     @property
     def forwarded(self) -> dict[str, str]:
@@ -176,7 +178,13 @@ def keycloak(public_host: str) -> Iterator[Keycloak]:
                     )
                 time.sleep(1)
             database = jdbc.removeprefix("jdbc:").replace("//", "//postgres@", 1)
-            yield Keycloak(f"http://127.0.0.1:{http_port}", f"https://{public_host}", secret, database)
+            yield Keycloak(
+                f"http://127.0.0.1:{http_port}",
+                f"https://{public_host}",
+                secret,
+                database,
+                f"http://127.0.0.1:{management_port}",
+            )
         finally:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)

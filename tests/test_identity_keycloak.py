@@ -37,6 +37,8 @@ from keycloak_server import BOOTSTRAP_CLIENT, Keycloak, keycloak
 from natplat.layers.identity.realm import identity_providers, ldap_directory
 from natplat.layers.identity.realm_sync import LDAP_DIGEST_ATTRIBUTE, Admin, RealmSync
 from natplat.layers.signing import key_id
+from natplat.observability.dashboards import TOKEN_ENDPOINT, identity, queries
+from natplat.observability.metrics_catalog import METRICS
 from natplat.review import offline
 from natplat.spec.identity import LdapDirectory
 from natplat.spec.sensitive import SecretValue
@@ -647,3 +649,31 @@ def test_federation_applies_once_and_a_changed_secret_is_applied_again(
         RealmSync(admin, applied).run()
     )
     assert RealmSync(admin, applied).run() == []
+
+
+# ---------------------------------------------------------------------------- metrics
+
+
+def test_the_metrics_rules_and_dashboards_use_are_what_keycloak_exports(
+    server: Keycloak, applied: dict[str, Any], staging: ProgramRun, client_key: rsa.RSAPrivateKey
+) -> None:
+    """metrics_catalog's `keycloak` names, read off a real Keycloak's management port after it
+    served a token (the dashboard's token panels select on the route template it reports)."""
+    issuer = staging.outputs["tokenIssuer"]
+    assert (
+        client_token(server, applied["realm"], assertion(client_key, "smoke-tests", issuer)).status_code
+        == 200
+    )
+    text = requests.get(f"{server.management}/metrics", timeout=30).text
+    exported = {
+        re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert METRICS["keycloak"] <= exported, sorted(METRICS["keycloak"] - exported)
+    assert 'uri="/realms/{realm}/protocol/{protocol}/token"' in text
+    assert TOKEN_ENDPOINT in identity_dashboard_queries()
+
+
+def identity_dashboard_queries() -> str:
+    return " ".join(queries(identity()))

@@ -67,7 +67,7 @@ def metric_names(expr: str) -> set[str]:
 
 def all_expressions() -> list[str]:
     exprs = [rule["expr"] for group in rule_groups() for rule in group["rules"]]
-    boards = dashboards(["offices"], logging_enabled=True, cache_enabled=True)
+    boards = dashboards(["offices"], logging_enabled=True, cache_enabled=True, identity_enabled=True)
     return exprs + [q for board in boards.values() for q in queries(board)]
 
 
@@ -213,6 +213,8 @@ def test_dashboards_ship_as_sidecar_config_maps_one_per_service(run: ProgramRun)
     }
     services = [s.name for s in site.services]
     expected = {"platform-overview", "platform-gateway", *(f"service-{s}" for s in services)}
+    if site.identity.enabled:
+        expected.add("platform-identity")
     if site.cache.enabled:
         expected.add("platform-cache")
     if site.logging.enabled:

@@ -111,6 +111,7 @@ class MonitoringArgs:
     services: tuple[str, ...]
     cache_enabled: bool
     logging_enabled: bool
+    identity_enabled: bool
     pull_secret: str | None
 
     @staticmethod
@@ -137,6 +138,7 @@ class MonitoringArgs:
             services=tuple(s.name for s in site.services),
             cache_enabled=site.cache.enabled,
             logging_enabled=site.logging.enabled,
+            identity_enabled=site.identity.enabled,
             pull_secret=pull_secret,
         )
 
@@ -444,7 +446,10 @@ class MonitoringStack(pulumi.ComponentResource):
             opts=after,
         )
         boards = dashboards(
-            list(args.services), logging_enabled=args.logging_enabled, cache_enabled=args.cache_enabled
+            list(args.services),
+            logging_enabled=args.logging_enabled,
+            cache_enabled=args.cache_enabled,
+            identity_enabled=args.identity_enabled,
         )
         for uid, board in boards.items():
             k8s.core.v1.ConfigMap(

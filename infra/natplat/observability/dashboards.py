@@ -1,5 +1,5 @@
 """Grafana dashboards as code, built with Grafana's own foundation SDK: a platform overview, the
-gateway, the cache, logging, and one dashboard per service the site lists. The monitoring layer
+gateway, identity, the cache, logging, and one dashboard per service the site lists. The monitoring layer
 ships each as a ConfigMap the Grafana sidecar loads."""
 
 from __future__ import annotations
@@ -223,6 +223,86 @@ def logging() -> dict[str, Any]:
     )
 
 
+IDENTITY = 'namespace="platform-identity"'
+TOKEN_ENDPOINT = 'uri="/realms/{realm}/protocol/{protocol}/token"'  # noqa: S105 - a URL template
+"""The token endpoint as Keycloak labels its HTTP metrics (a route template, seen on Keycloak 26.7)."""
+
+
+def identity() -> dict[str, Any]:
+    """Keycloak (its HTTP server, JVM and connection pool, as its management port exports them)
+    and its PostgreSQL (CloudNativePG's exporter)."""
+    token = f"{IDENTITY}, {TOKEN_ENDPOINT}"
+    return _build(
+        "platform-identity",
+        "Identity (Keycloak)",
+        ["identity", "keycloak"],
+        [
+            Panel(
+                "Token requests by status",
+                (
+                    (
+                        f"sum by (status) (rate(http_server_requests_seconds_count{{{token}}}[5m]))",
+                        "{{status}}",
+                    ),
+                ),
+                "reqps",
+            ),
+            Panel(
+                "Refused token requests",
+                (
+                    (
+                        f'sum(rate(http_server_requests_seconds_count{{{token}, status=~"4.."}}[5m]))'
+                        f" / sum(rate(http_server_requests_seconds_count{{{token}}}[5m]))",
+                        "refused",
+                    ),
+                ),
+                "percentunit",
+            ),
+            Panel(
+                "Mean request duration",
+                (
+                    (
+                        f"sum(rate(http_server_requests_seconds_sum{{{IDENTITY}}}[5m]))"
+                        f" / sum(rate(http_server_requests_seconds_count{{{IDENTITY}}}[5m]))",
+                        "mean",
+                    ),
+                ),
+                "s",
+            ),
+            Panel(
+                "Instances up",
+                ((f'sum(up{{{IDENTITY}, job="platform-identity/keycloak"}}) or vector(0)', "up"),),
+                "short",
+                "stat",
+            ),
+            Panel(
+                "JVM memory used",
+                ((f"sum by (pod) (jvm_memory_used_bytes{{{IDENTITY}}})", "{{pod}}"),),
+                "bytes",
+            ),
+            Panel(
+                "Database connections (active, waiting)",
+                (
+                    (f"sum by (pod) (agroal_active_count{{{IDENTITY}}})", "{{pod}} active"),
+                    (f"sum by (pod) (agroal_awaiting_count{{{IDENTITY}}})", "{{pod}} waiting"),
+                ),
+                "short",
+            ),
+            Panel(
+                "PostgreSQL up and replication lag",
+                (
+                    ('max by (pod) (cnpg_collector_up{namespace="platform-databases"})', "{{pod}} up"),
+                    (
+                        'max by (pod) (cnpg_pg_replication_lag{namespace="platform-databases"})',
+                        "{{pod}} lag (s)",
+                    ),
+                ),
+                "short",
+            ),
+        ],
+    )
+
+
 def service(name: str) -> dict[str, Any]:
     """Rate, errors and duration of one service, from the metrics every service kit exports."""
     selector = f'service="{name}"'
@@ -275,10 +355,12 @@ def service(name: str) -> dict[str, Any]:
 
 
 def dashboards(
-    services: list[str], *, logging_enabled: bool, cache_enabled: bool
+    services: list[str], *, logging_enabled: bool, cache_enabled: bool, identity_enabled: bool = True
 ) -> dict[str, dict[str, Any]]:
     """Every dashboard of a site, by uid."""
     boards = [overview(), gateway()]
+    if identity_enabled:
+        boards.append(identity())
     if cache_enabled:
         boards.append(cache())
     if logging_enabled:

@@ -7,6 +7,8 @@ may draw from (a test parses every expression against it). Sources, per componen
 - elasticsearch: prometheus-community/elasticsearch_exporter;
 - kubernetes: kube-state-metrics and the kubelet (via kube-prometheus-stack);
 - prometheus: Prometheus's own `up` and target metrics, and Alertmanager's;
+- keycloak: Keycloak's management port (`/metrics`, Quarkus' Micrometer: HTTP server, JVM,
+  Agroal connection pool; a test reads them off a real Keycloak);
 - databases: CloudNativePG's instance exporter (`cnpg_collector_*`, and `cnpg_pg_replication_*` from
   its default monitoring queries, the chart's `cnpg-default-monitoring` ConfigMap).
 Histograms are listed by their base name; `_bucket`, `_sum` and `_count` follow from it.
@@ -85,6 +87,15 @@ METRICS: dict[str, frozenset[str]] = {
             "kubelet_volume_stats_capacity_bytes",
             "container_cpu_usage_seconds_total",
             "container_memory_working_set_bytes",
+        }
+    ),
+    "keycloak": frozenset(
+        {
+            "http_server_requests_seconds_count",
+            "http_server_requests_seconds_sum",
+            "jvm_memory_used_bytes",
+            "agroal_active_count",
+            "agroal_awaiting_count",
         }
     ),
     "databases": frozenset({"cnpg_collector_up", "cnpg_pg_replication_lag"}),
