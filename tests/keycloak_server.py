@@ -52,8 +52,16 @@ def free_port() -> int:
 
 
 def _as_postgres(command: list[str]) -> list[str]:
-    """PostgreSQL refuses to run as root: on a root shell (CI containers) run it as `postgres`."""
-    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+    """PostgreSQL refuses to run as root: on a root shell (CI containers) run it as `postgres`,
+    with util-linux's runuser (in /usr/sbin, which a bare CI PATH may not list)."""
+    if os.geteuid() != 0:
+        return command
+    runuser = shutil.which("runuser", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+    if runuser is None:
+        raise RuntimeError(
+            "running as root without util-linux's runuser: cannot start PostgreSQL as postgres"
+        )
+    return [runuser, "-u", "postgres", "--", *command]
 
 
 @contextlib.contextmanager
