@@ -51,7 +51,6 @@ class MicroserviceArgs:
     namespace: PlacedNamespace
     host: str
     guarded_routes: tuple[str, ...]
-    public_routes: tuple[str, ...]
     gateway: GatewayRoutes
     callers: tuple[str, ...] = ()
     dependencies: tuple[str, ...] = ()
@@ -153,11 +152,9 @@ class Microservice(pulumi.ComponentResource):
             },
             opts=after,
         )
-        self.urls = []
-        for public, routes in ((False, args.guarded_routes), (True, args.public_routes)):
-            if routes:
-                self._ingress(public, routes, after)
-                self.urls += [f"https://{args.host}{route}" for route in routes]
+        self.urls = [f"https://{args.host}{route}" for route in args.guarded_routes]
+        if args.guarded_routes:
+            self._ingress(args.guarded_routes, after)
         self.register_outputs({"urls": self.urls})
 
     # -- workload ----------------------------------------------------------------------------
@@ -312,17 +309,17 @@ class Microservice(pulumi.ComponentResource):
 
     # -- routes ------------------------------------------------------------------------------
 
-    def _ingress(self, public: bool, routes: tuple[str, ...], opts: pulumi.ResourceOptions) -> None:
+    def _ingress(self, routes: tuple[str, ...], opts: pulumi.ResourceOptions) -> None:
+        """The service's guarded routes on the API host (every route of a service needs a token)."""
         args = self._args
-        object_name = f"{args.name}-public" if public else args.name
         k8s.networking.v1.Ingress(
-            f"{object_name}-ingress",
+            f"{args.name}-ingress",
             metadata=metadata(
                 args.site,
-                object_name,
+                args.name,
                 "service",
                 namespace=args.namespace.ready,
-                annotations=args.gateway.annotations(public=public),
+                annotations=args.gateway.annotations(public=False),
             ),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name=args.gateway.ingress_class,
@@ -333,7 +330,7 @@ class Microservice(pulumi.ComponentResource):
                             paths=[
                                 k8s.networking.v1.HTTPIngressPathArgs(
                                     path=route,
-                                    path_type="Exact" if public else "Prefix",
+                                    path_type="Prefix",
                                     backend=k8s.networking.v1.IngressBackendArgs(
                                         service=k8s.networking.v1.IngressServiceBackendArgs(
                                             name=args.name,
