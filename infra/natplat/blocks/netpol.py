@@ -40,6 +40,22 @@ def pods_in(namespace: str, labels: Mapping[str, str]) -> k8s.networking.v1.Netw
     )
 
 
+KUBERNETES_API_PORTS = (443, 6443)
+"""The API server's ports, as a pod reaches it (the `kubernetes` Service, or the server itself)."""
+
+
+def kubernetes_api() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    """Egress to the Kubernetes API, for controllers and operators. Its address is the cluster's,
+    not a pod's, so the rule names only the ports."""
+    return policy.NetworkPolicyEgressRuleArgs(ports=tcp(*KUBERNETES_API_PORTS))
+
+
+def from_api_server(port: int) -> k8s.networking.v1.NetworkPolicyIngressRuleArgs:
+    """Ingress from the API server, which calls admission webhooks from an address that is not a
+    pod's: the rule names only the webhook's port."""
+    return policy.NetworkPolicyIngressRuleArgs(ports=tcp(port))
+
+
 def everything() -> k8s.meta.v1.LabelSelectorArgs:
     """The empty selector: every pod (as a podSelector) or every namespace."""
     return k8s.meta.v1.LabelSelectorArgs()

@@ -527,7 +527,7 @@ class MonitoringStack(pulumi.ComponentResource):
                 policy.NetworkPolicyEgressRuleArgs(to=same_namespace),
                 # The operator, kube-state-metrics, Prometheus's discovery and Grafana's sidecar
                 # watch the Kubernetes API.
-                policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(443, 6443)),
+                netpol.kubernetes_api(),
             ],
         )
         make(

@@ -512,7 +512,7 @@ class KongGateway(pulumi.ComponentResource):
             # Upstream services, on whatever port their Service targets.
             policy.NetworkPolicyEgressRuleArgs(to=netpol.namespaces(*args.upstream_namespaces)),
             # The controller watches the Kubernetes API (its address is the cluster's, not a pod).
-            policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(443, 6443)),
+            netpol.kubernetes_api(),
         ]
         if args.cache is not None:
             egress.append(args.cache.client_egress())

@@ -198,7 +198,7 @@ class KeycloakDatabase(pulumi.ComponentResource):
                 from_=[policy.NetworkPolicyPeerArgs(pod_selector=everything)]
             ),
             # The API server calls the operator's admission webhooks (its address is not a pod).
-            policy.NetworkPolicyIngressRuleArgs(ports=netpol.tcp(WEBHOOK_PORT)),
+            netpol.from_api_server(WEBHOOK_PORT),
             policy.NetworkPolicyIngressRuleArgs(
                 from_=netpol.namespaces(*args.clients), ports=netpol.tcp(POSTGRES_PORT)
             ),
@@ -222,7 +222,7 @@ class KeycloakDatabase(pulumi.ComponentResource):
                         to=[policy.NetworkPolicyPeerArgs(pod_selector=everything)]
                     ),
                     # The operator and the instance managers watch and update the Kubernetes API.
-                    policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(443, 6443)),
+                    netpol.kubernetes_api(),
                 ],
             ),
             opts=child,

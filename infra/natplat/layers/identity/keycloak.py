@@ -579,7 +579,7 @@ class KeycloakServer(pulumi.ComponentResource):
                 ingress=[],
                 # The operator watches the API and asks Keycloak's management port for health.
                 egress=[
-                    policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(443, 6443)),
+                    netpol.kubernetes_api(),
                     policy.NetworkPolicyEgressRuleArgs(
                         to=[netpol.pods(KEYCLOAK_POD_LABELS)], ports=netpol.tcp(MANAGEMENT_PORT, HTTP_PORT)
                     ),

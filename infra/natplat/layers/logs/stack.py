@@ -63,7 +63,7 @@ def network_policies(args: LoggingArgs, logstash: LogstashHandle, child: pulumi.
             from_=netpol.namespaces(args.node_agents), ports=netpol.tcp(BEATS_PORT)
         ),
         # The API server calls the operator's admission webhook.
-        policy.NetworkPolicyIngressRuleArgs(ports=netpol.tcp(9443)),
+        netpol.from_api_server(9443),
     ]
     if args.gateway_namespace is not None:
         ingress.append(
@@ -90,7 +90,7 @@ def network_policies(args: LoggingArgs, logstash: LogstashHandle, child: pulumi.
                     to=[policy.NetworkPolicyPeerArgs(pod_selector=everything)]
                 ),
                 # The operator watches and updates the Kubernetes API.
-                policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(443, 6443)),
+                netpol.kubernetes_api(),
             ],
         ),
         opts=child,
@@ -106,7 +106,7 @@ def network_policies(args: LoggingArgs, logstash: LogstashHandle, child: pulumi.
                     to=[netpol.pods_in(args.namespace.name, logstash.pod_labels)],
                     ports=netpol.tcp(logstash.port),
                 ),
-                policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(443, 6443)),
+                netpol.kubernetes_api(),
             ],
         ),
         opts=child,
