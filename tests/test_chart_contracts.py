@@ -15,7 +15,7 @@ from harness import ROOT, ProgramRun
 from natplat.blocks.charts import removal_yaml
 from natplat.layers.gateway.kong import INGRESS_CONTROLLER, WEBHOOK_SERVICE, WEBHOOK_TLS_SECRET
 from natplat.layers.gateway.routes import INGRESS_CLASS
-from natplat.layers.monitoring import GRAFANA_ROLE, KUBE_STATE_METRICS_COLLECTORS
+from natplat.layers.monitoring import CONFIG_RELOADER_RESOURCES, GRAFANA_ROLE, KUBE_STATE_METRICS_COLLECTORS
 from natplat.review.plan import mirror_list
 from natplat.spec.catalog import MONITORING_IMAGES, THANOS_BASE_IMAGE
 
@@ -193,3 +193,24 @@ def test_node_exporter_keeps_host_namespaces_but_no_privilege(run: ProgramRun) -
     }
     assert exporter["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert exporter["securityContext"]["runAsNonRoot"] is True
+
+
+# ---------------------------------------------------------------------------- sidecars and operators
+
+
+def test_the_config_reloaders_the_operator_injects_are_sized(run: ProgramRun) -> None:
+    """kube-prometheus-stack 88.5.3 passes prometheusOperator.prometheusConfigReloader.resources to
+    the operator as --config-reloader-{cpu,memory}-{request,limit}, each `| default 0`
+    (templates/prometheus-operator/deployment.yaml): unset, the reloader sidecar it injects into
+    Prometheus and Alertmanager asks for nothing and has no memory limit."""
+    reloader = chart(run, "monitoring")["values"]["prometheusOperator"]["prometheusConfigReloader"]
+    assert reloader["resources"] == CONFIG_RELOADER_RESOURCES
+    assert CONFIG_RELOADER_RESOURCES["requests"]["cpu"] and CONFIG_RELOADER_RESOURCES["limits"]["memory"]
+
+
+def test_the_database_operator_metrics_are_scraped_where_there_is_a_prometheus(run: ProgramRun) -> None:
+    """cloudnative-pg 0.29.0 renders its operator's PodMonitor only `if
+    .Values.monitoring.podMonitorEnabled` (templates/podmonitor.yaml), and its dashboard only
+    through a sub-chart the platform does not ship (dashboards are the platform's own)."""
+    values = chart(run, "cnpg")["values"]["monitoring"]
+    assert values == {"podMonitorEnabled": True, "grafanaDashboard": {"create": False}}
