@@ -88,6 +88,8 @@ IMAGES: tuple[Image, ...] = (
     *KIND_NODE_IMAGES.values(),
 )
 """Every pinned third-party image in the catalog."""
+MANIFESTS: tuple[Manifest, ...] = tuple(KEYCLOAK_OPERATOR_MANIFESTS.values())
+"""Every plain manifest the catalog pins (applied by URL)."""
 
 
 def digest(value: Any) -> str:
@@ -136,13 +138,12 @@ def _image_names(resources: Iterable[Any]) -> set[str]:
 def images_used(site: Site, run: ProgramRun) -> list[dict[str, str]]:
     """Catalog images the site's resources refer to, upstream and as the site pulls them."""
     strings = _image_names(run.resources)
-    # The Keycloak Operator's manifest is applied by URL and its image set by a transform the
-    # mocks do not run (natplat/layers/identity/keycloak.py): its image is named here.
-    if any(
-        r.type == "kubernetes:yaml/v2:ConfigFile" and r.name == "keycloak-operator" for r in run.resources
-    ):
-        operator = resolve_image(IDENTITY_IMAGES["operator"], site.registry)
-        strings.add(f"{operator.name}:{operator.tag}")
+    # A manifest applied by URL names its images inside the file (and the program sets them by a
+    # transform the mocks do not run): the catalog says which ones each manifest pulls.
+    for manifest in manifests_applied(site, run):
+        for image in manifest.pulls:
+            resolved = resolve_image(image, site.registry)
+            strings.add(f"{resolved.name}:{resolved.tag}")
     used = []
     for image in IMAGES:
         resolved = resolve_image(image, site.registry)
@@ -311,6 +312,7 @@ def _site_plan(stack_file: Path, project_dir: Path = ROOT) -> tuple[dict[str, An
         "outputs": outputs,
         "policyExemptions": policy_exemptions(site, run),
         "identity": identity_summary(site, run),
+        "manifests": [m.upstream for m in manifests_applied(site, run)],
     }, run
 
 
@@ -535,15 +537,20 @@ def mirror_list(stack_file: Path, project_dir: Path = ROOT) -> list[str]:
         lines.append(
             f"chart {upstream.repository}/{upstream.name}:{upstream.version} → {resolved.chart}:{resolved.version}"
         )
-    for manifest in manifests_used(site):
-        mirrored = resolve_manifest(manifest, site.registry, site.registry.manifest_mirror)
-        lines.append(f"manifest {manifest.upstream} → {mirrored}")
+    manifests = {m.upstream: m for m in MANIFESTS}
+    for upstream in inv["manifests"]:
+        mirrored = resolve_manifest(manifests[upstream], site.registry, site.registry.manifest_mirror)
+        lines.append(f"manifest {upstream} → {mirrored}")
     return lines
 
 
-def manifests_used(site: Site) -> list[Manifest]:
-    """The plain manifests the site applies by URL (the Keycloak Operator's release files)."""
-    return list(KEYCLOAK_OPERATOR_MANIFESTS.values()) if site.identity.enabled else []
+def manifests_applied(site: Site, run: ProgramRun) -> list[Manifest]:
+    """The catalog's plain manifests the program applies by URL for the site (from where the
+    site fetches them)."""
+    files = {r.inputs.get("file") for r in run.of_type("kubernetes:yaml/v2:ConfigFile")}
+    return [
+        m for m in MANIFESTS if resolve_manifest(m, site.registry, site.registry.manifest_mirror) in files
+    ]
 
 
 # ---------------------------------------------------------------------------- benchmark

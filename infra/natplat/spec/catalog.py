@@ -265,6 +265,8 @@ class Manifest:
     version: str
     path: str
     upstream: str
+    pulls: tuple[Image, ...] = ()
+    """Images the objects it holds run (mirrored with it), as the program applies them."""
 
     @property
     def mirror_path(self) -> str:
@@ -272,19 +274,21 @@ class Manifest:
         return f"{self.project}/{self.version}/{self.path}"
 
 
-def _keycloak_manifest(path: str) -> Manifest:
+def _keycloak_manifest(path: str, pulls: tuple[Image, ...] = ()) -> Manifest:
     return Manifest(
         "keycloak-k8s-resources",
         KEYCLOAK_VERSION,
         path,
         f"https://raw.githubusercontent.com/keycloak/keycloak-k8s-resources/{KEYCLOAK_VERSION}/{path}",
+        pulls,
     )
 
 
 KEYCLOAK_OPERATOR_MANIFESTS: dict[str, Manifest] = {
     "keycloaksCrd": _keycloak_manifest("kubernetes/keycloaks.k8s.keycloak.org-v1.yml"),
     "realmImportsCrd": _keycloak_manifest("kubernetes/keycloakrealmimports.k8s.keycloak.org-v1.yml"),
-    "operator": _keycloak_manifest("kubernetes/kubernetes.yml"),
+    # Its Deployment's image, which the identity layer's transform points at the site's registry.
+    "operator": _keycloak_manifest("kubernetes/kubernetes.yml", (IDENTITY_IMAGES["operator"],)),
 }
 """The Keycloak Operator as its project publishes it for Kubernetes (no Helm chart upstream): the
 two CRDs (the operator will not start without both, though the platform uses only `Keycloak`) and
