@@ -46,7 +46,12 @@ def test_secrets_in_lists_and_nested_keys_are_decrypted_at_their_path(
     assert (
         _plaintext(agents.client_secret) == f"{PLACEHOLDER}{PROJECT}:identity.federation.oidc[0].clientSecret"
     )
-    assert _plaintext(site.gateway.tls.key) == f"{PLACEHOLDER}{PROJECT}:gateway.tls.key"
+    tsig = site.certificates.acme.dns01.rfc2136.tsig_secret  # type: ignore[union-attr]
+    assert _plaintext(tsig) == f"{PLACEHOLDER}{PROJECT}:certificates.acme.dns01.rfc2136.tsigSecret"
+    store = site.backups.object_store  # type: ignore[union-attr]
+    assert (
+        _plaintext(store.secret_access_key) == f"{PLACEHOLDER}{PROJECT}:backups.objectStore.secretAccessKey"
+    )
     assert agents.client_id == "national-platform-capital"  # plain values come through untouched
 
 

@@ -12,6 +12,7 @@ a registry digest for pushed images.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hashlib
 import json
 import math
@@ -259,12 +260,48 @@ class RecordingMocks(pulumi.runtime.Mocks):
         raise AssertionError(f"the program made an unexpected invoke: {args.token}")
 
 
+def fake_site_ca() -> dict[str, str]:
+    """A real CA certificate and its key, the same in every process (the key is `fake_key_pair`'s,
+    the dates and serial fixed, and RSA PKCS#1 v1.5 signatures deterministic): the stand-in of a
+    site CA given as secure values, which the model parses and checks."""
+    if "site-ca" not in _CAS:
+        from cryptography import x509  # noqa: PLC0415 - only when needed
+        from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+        from cryptography.x509.oid import NameOID  # noqa: PLC0415
+
+        pair = fake_key_pair("site-ca")
+        key = serialization.load_pem_private_key(pair["privateKeyPemPkcs8"].encode(), None)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Site CA (mock stand-in)")])
+        start = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+        certificate = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())  # type: ignore[arg-type]
+            .serial_number(1)
+            .not_valid_before(start)
+            .not_valid_after(start + datetime.timedelta(days=20 * 365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(key, hashes.SHA256())  # type: ignore[arg-type]
+        )
+        _CAS["site-ca"] = {
+            "certificate": certificate.public_bytes(serialization.Encoding.PEM).decode(),
+            "key": pair["privateKeyPemPkcs8"],
+        }
+    return _CAS["site-ca"]
+
+
+_CAS: dict[str, dict[str, str]] = {}
+
 SHAPED_SECRETS = {
     # The model checks the form of these decrypted values: their stand-ins have that form, with
-    # the placeholder marker inside so the secrecy checks still find it wherever it lands.
+    # the placeholder marker inside (a PEM parser skips text before its BEGIN line) so the
+    # secrecy checks still find it wherever it lands.
     "registry.pullSecret": lambda marker: json.dumps(
         {"auths": {"registry.example.invalid": {"auth": marker}}}
     ),
+    "certificates.ca.certificate": lambda marker: f"{marker}\n{fake_site_ca()['certificate']}",
+    "certificates.ca.key": lambda marker: f"{marker}\n{fake_site_ca()['key']}",
 }
 
 

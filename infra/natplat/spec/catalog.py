@@ -311,3 +311,33 @@ DATABASE_IMAGES: dict[str, Image] = {
     # "standard": PostgreSQL without Barman Cloud (backups go through the Barman Cloud plugin).
     "postgresql": Image("ghcr.io", "cloudnative-pg/postgresql", "18.4-standard-trixie"),
 }
+
+
+# ---------------------------------------------------------------------------- certificates
+
+CERT_MANAGER_VERSION = "v1.21.1"
+CERT_MANAGER_CHART = Chart("cert-manager", "https://charts.jetstack.io", CERT_MANAGER_VERSION)
+"""cert-manager (CNCF), its CRDs with it (`crds.enabled`); issues every public host's certificate."""
+
+CERTIFICATE_IMAGES: dict[str, Image] = {
+    "controller": Image("quay.io", "jetstack/cert-manager-controller", CERT_MANAGER_VERSION),
+    "webhook": Image("quay.io", "jetstack/cert-manager-webhook", CERT_MANAGER_VERSION),
+    "cainjector": Image("quay.io", "jetstack/cert-manager-cainjector", CERT_MANAGER_VERSION),
+    # Not a Deployment of the chart: the controller runs it, as a short-lived pod per pending
+    # HTTP-01 challenge, from the image the chart passes as --acme-http01-solver-image.
+    "acmesolver": Image("quay.io", "jetstack/cert-manager-acmesolver", CERT_MANAGER_VERSION),
+}
+
+
+# ---------------------------------------------------------------------------- backups
+
+BARMAN_CLOUD_CHART = Chart("plugin-barman-cloud", "https://cloudnative-pg.github.io/charts", "0.7.0")
+"""CloudNativePG's Barman Cloud plugin (plugin v0.13.0): base backups and WAL archiving of every
+database `Cluster` to an object store. It replaces the in-tree `barmanObjectStore`, deprecated
+since CloudNativePG 1.26; its own gRPC certificates come from cert-manager."""
+
+BACKUP_IMAGES: dict[str, Image] = {
+    "plugin": Image("ghcr.io", "cloudnative-pg/plugin-barman-cloud", "v0.13.0"),
+    # Injected by the plugin into every instance pod of a Cluster that uses it.
+    "sidecar": Image("ghcr.io", "cloudnative-pg/plugin-barman-cloud-sidecar", "v0.13.0"),
+}

@@ -10,6 +10,7 @@ keys Kong and the APIs verify with.
 
 from __future__ import annotations
 
+import datetime
 from typing import Annotated, Literal
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -145,6 +146,54 @@ class Federation(Settings):
     oidc: tuple[OidcProvider, ...] = ()
 
 
+DATABASE_CLUSTER = "keycloak-db"
+"""The identity database's CloudNativePG Cluster, until a recovery names another."""
+
+
+def _check_target_time(value: str) -> str:
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        parsed = None
+    if (
+        parsed is None
+        or parsed.tzinfo is None
+        or parsed.utcoffset() != datetime.timedelta(0)
+        or "T" not in value
+    ):
+        raise ValueError(
+            "must be an RFC 3339 time in UTC, e.g. 2026-11-28T03:00:00Z (the zone is not guessed: "
+            "a wrong one restores to the wrong hour)"
+        )
+    return value
+
+
+TargetTime = Annotated[str, AfterValidator(_check_target_time)]
+
+
+class DatabaseRecovery(Settings):
+    """Restore the identity database to a point in time into a new Cluster, and move Keycloak
+    onto it: base backup and WAL of `source` from the object store, replayed up to `targetTime`.
+    The Cluster that was live is kept, no longer managed (README, "Restoring the identity
+    database")."""
+
+    cluster: DnsLabel
+    """The new Cluster's name: never one that has backups in the store already."""
+    source: DnsLabel = DATABASE_CLUSTER
+    """The Cluster whose backups are replayed (after an earlier recovery, that one's name)."""
+    target_time: TargetTime
+
+    @model_validator(mode="after")
+    def _distinct(self) -> DatabaseRecovery:
+        if self.cluster == self.source:
+            raise problem(
+                "cluster",
+                f"must differ from source ('{self.source}'): the new Cluster archives under its own "
+                "name, and must never write into the backups it restores from",
+            )
+        return self
+
+
 def _unique(values: list[str], key: str, field: str) -> None:
     for index, value in enumerate(values):
         if value in values[:index]:
@@ -174,6 +223,12 @@ class IdentitySection(Settings):
     password_policy: PasswordPolicy = PasswordPolicy()
     brute_force: BruteForce = BruteForce()
     federation: Federation = Federation()
+    database_recovery: DatabaseRecovery | None = None
+
+    @property
+    def database_cluster(self) -> str:
+        """The identity database's live Cluster."""
+        return self.database_recovery.cluster if self.database_recovery else DATABASE_CLUSTER
 
     @model_validator(mode="after")
     def _consistent(self) -> IdentitySection:

@@ -14,7 +14,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
+from natplat.spec.backups import BackupsSection
 from natplat.spec.catalog import KUBERNETES_VERSIONS
+from natplat.spec.certificates import CertificatesSection
 from natplat.spec.identity import IdentitySection
 from natplat.spec.quantities import Bytes, Cpu, byte_count, cpu_millicores
 from natplat.spec.sensitive import SecretValue
@@ -141,7 +143,15 @@ class NamespaceQuota(Settings):
 
 
 Concern = Literal[
-    "gateway", "services", "cache", "monitoring", "logging", "nodeAgents", "identity", "databases"
+    "gateway",
+    "services",
+    "cache",
+    "monitoring",
+    "logging",
+    "nodeAgents",
+    "identity",
+    "databases",
+    "certificates",
 ]
 
 
@@ -154,6 +164,7 @@ class NamespaceQuotas(Settings):
     node_agents: NamespaceQuota
     identity: NamespaceQuota
     databases: NamespaceQuota
+    certificates: NamespaceQuota
 
     def for_concern(self, concern: Concern) -> NamespaceQuota:
         return getattr(self, {"nodeAgents": "node_agents"}.get(concern, concern))
@@ -438,10 +449,12 @@ CONFIG_KEYS = (
     "registry",
     "sizing",
     "gateway",
+    "certificates",
     "identity",
     "cache",
     "monitoring",
     "logging",
+    "backups",
     "services",
 )
 """Every key a stack file may hold, without the `national-platform:` namespace."""
@@ -455,10 +468,14 @@ class Site(Settings):
     registry: RegistrySection
     sizing: Sizing
     gateway: GatewaySection = GatewaySection()
+    certificates: CertificatesSection | None = None
+    """Required wherever the gateway runs (`_certificate_rules`)."""
     identity: IdentitySection = IdentitySection()
     cache: CacheSection = CacheSection()
     monitoring: MonitoringSection = MonitoringSection()
     logging: LoggingSection = LoggingSection()
+    backups: BackupsSection | None = None
+    """Required on every site, enabled or not (`_backup_rules`): never a silent nothing."""
     services: tuple[ServiceSpec, ...] = ()
 
     @property
@@ -481,6 +498,8 @@ class Site(Settings):
     def _site_rules(self) -> Site:
         for rule in (
             self._gateway_rules,
+            self._certificate_rules,
+            self._backup_rules,
             self._service_rules,
             self._route_rules,
             self._graph_rules,
@@ -498,12 +517,6 @@ class Site(Settings):
             )
         if self.cluster.load_balancer and self.gateway.node_ports is not None:
             raise problem("gateway.nodePorts", "is only used when cluster.loadBalancer is false")
-        if self.gateway.enabled and self.gateway.tls is None and not self.is_local:
-            raise problem(
-                "gateway.tls",
-                "is required (certificate and key as secure: values); only the kind cluster "
-                "gets a generated self-signed certificate",
-            )
         if self.services and not self.gateway.enabled:
             raise problem("gateway.enabled", "must be true: services are reached only through the gateway")
         if self.gateway.enabled and not self.identity.enabled:
@@ -513,6 +526,66 @@ class Site(Settings):
             )
         if self.identity.enabled and not self.gateway.enabled:
             raise problem("gateway.enabled", "must be true: Keycloak is reached only through the gateway")
+
+    def _certificate_rules(self) -> None:
+        certificates = self.certificates
+        if certificates is None:
+            if self.gateway.enabled:
+                raise problem(
+                    "certificates",
+                    "is required: name who issues the site's public certificates (issuer: acme, "
+                    "ca, selfSigned on a kind cluster, or provided with gateway.tls)",
+                )
+            return
+        if (certificates.issuer == "selfSigned") != self.is_local:
+            raise problem(
+                "certificates.issuer",
+                "must be selfSigned on a kind cluster, and only there: nobody outside a laptop "
+                "trusts a generated CA (use acme, ca or provided)",
+            )
+        if certificates.issuer == "provided" and self.gateway.tls is None:
+            raise problem("gateway.tls", "is required with certificates.issuer: provided")
+        if certificates.issuer != "provided" and self.gateway.tls is not None:
+            raise problem(
+                "gateway.tls",
+                f"is only used with certificates.issuer: provided (this site's issuer, "
+                f"{certificates.issuer}, issues and renews every host's certificate)",
+            )
+        acme = certificates.acme
+        if acme is not None and self.registry.air_gapped and not acme.private:
+            raise problem(
+                "certificates.acme.server",
+                f"'{acme.server}' is Let's Encrypt, which an air-gapped site cannot reach: give "
+                "the URL of the in-datacentre ACME server, or use issuer: ca",
+            )
+        if acme is not None and acme.dns01 and acme.dns01.route53 and self.registry.air_gapped:
+            raise problem("certificates.acme.dns01.route53", "is AWS, which an air-gapped site cannot reach")
+
+    def _backup_rules(self) -> None:
+        if self.backups is None:
+            raise problem(
+                "backups",
+                "is required: give the object store the site's backups go to "
+                "(backups.enabled: true and backups.objectStore), or write backups.enabled: false "
+                "to run this site without backups, deliberately",
+            )
+        store = self.backups.object_store
+        if self.identity.database_recovery is not None and store is None:
+            raise problem(
+                "identity.databaseRecovery",
+                "needs backups.objectStore: the database is restored from the site's object store",
+            )
+        if store is not None and store.trust == "site":
+            certificates = self.certificates
+            trusted = certificates is not None and (
+                certificates.trusted_certificates or certificates.issuer in ("ca", "selfSigned")
+            )
+            if not trusted:
+                raise problem(
+                    "backups.objectStore.trust",
+                    "is 'site', but the site trusts no CA of its own: add the store's CA to "
+                    "certificates.trustedCertificates",
+                )
 
     def _service_rules(self) -> None:
         names = [service.name for service in self.services]
