@@ -77,6 +77,7 @@ def test_one_namespace_per_concern_with_pod_security(run: ProgramRun) -> None:
         "platform-node-agents",
         "platform-identity",
         "platform-databases",
+        "platform-certificates",
     }
     if site.logging.enabled:
         expected.add("platform-logging")

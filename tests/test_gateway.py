@@ -268,22 +268,6 @@ def test_a_guarded_route_for_every_listed_service_on_the_api_host(run: ProgramRu
     ]
 
 
-def test_proxy_certificate_is_the_sites_or_generated_for_local(run: ProgramRun) -> None:
-    (secret,) = [r for r in run.kubernetes("Secret") if r.metadata["name"] == "kong-proxy-tls"]
-    assert secret.inputs["type"] == "kubernetes.io/tls"
-    assert secret_at(secret.raw_inputs, "stringData", "tls.key")
-    certs = [c for c in run.of_type("tls:index/selfSignedCert:SelfSignedCert") if c.name == "proxy-tls-cert"]
-    if run.stack == "local":
-        (cert,) = certs
-        assert cert.inputs["dnsNames"] == ["*.platform.localhost", "platform.localhost"]
-    else:
-        assert not certs
-        assert secret.inputs["stringData"]["tls.key"] == f"{PLACEHOLDER}national-platform:gateway.tls.key"
-    values = kong(run)["values"]
-    assert values["secretVolumes"] == ["kong-proxy-tls"]
-    assert values["env"]["ssl_cert"] == "/etc/secrets/kong-proxy-tls/tls.crt"
-
-
 def test_kong_may_reach_the_services_and_the_cache_master_only(run: ProgramRun) -> None:
     (policy,) = [r.inputs["spec"] for r in run.kubernetes("NetworkPolicy") if r.metadata["name"] == "kong"]
     assert policy["podSelector"]["matchLabels"] == {

@@ -37,6 +37,8 @@ NAMESPACES: dict[Concern, NamespacePlan] = {
         # PostgreSQL clusters (CloudNativePG): the operator watches only this namespace, so
         # every database of the platform lives here, next to it.
         NamespacePlan("databases", "platform-databases", "restricted"),
+        # cert-manager: the site's issuer, its CA or ACME account key and DNS credentials.
+        NamespacePlan("certificates", "platform-certificates", "restricted"),
         # The one looser namespace. Filebeat reads every container's log files from the node
         # (hostPath /var/log/containers and /var/log/pods) and the node exporter reads the
         # host's /proc and /sys: both are node agents by nature, which `restricted` and even
@@ -77,6 +79,8 @@ def concerns_for(site: Site) -> list[Concern]:
     wanted: list[Concern] = []
     if site.gateway.enabled:
         wanted.append("gateway")
+    if site.certificates is not None:
+        wanted.append("certificates")
     if site.services:
         wanted.append("services")
     if site.identity.enabled:

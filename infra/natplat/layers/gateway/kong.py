@@ -25,6 +25,7 @@ from natplat.blocks.kubeobject import KubernetesObject
 from natplat.blocks.labels import PART_OF, SITE_LABEL, metadata
 from natplat.layers.baseline import PLATFORM_PRIORITY, PlacedNamespace
 from natplat.layers.cache import CacheEndpoint
+from natplat.layers.certificates import PublicCertificates
 from natplat.layers.gateway.plugins import GLOBAL_PLUGINS, jwt_plugin_config, rate_limit_config
 from natplat.layers.gateway.routes import INGRESS_CLASS, JWT_PLUGIN, RATE_LIMIT_PLUGIN, GatewayRoutes
 from natplat.layers.signing import ALGORITHM, JwtChain
@@ -81,8 +82,15 @@ class GatewayArgs:
     jwt: JwtChain
     pull_secret: str | None
     highly_available: bool
+    certificates: PublicCertificates | None = None
+    """The site's issuer; None, or an issuer-less handle, when the site provides its certificate."""
     after: tuple[pulumi.Resource, ...] = ()
     """What the chart waits for: the monitoring layer, whose CRDs its ServiceMonitor needs."""
+
+    @property
+    def provided_certificate(self) -> bool:
+        """Whether Kong serves the stack file's certificate (`gateway.tls`) for every host."""
+        return self.certificates is None or self.certificates.issuer is None
 
     @staticmethod
     def from_site(
@@ -95,6 +103,7 @@ class GatewayArgs:
         cache: CacheEndpoint | None,
         jwt: JwtChain,
         pull_secret: str | None,
+        certificates: PublicCertificates | None = None,
         after: tuple[pulumi.Resource, ...] = (),
     ) -> GatewayArgs:
         return GatewayArgs(
@@ -113,6 +122,7 @@ class GatewayArgs:
             jwt=jwt,
             pull_secret=pull_secret,
             highly_available=site.profile != "small",
+            certificates=certificates,
             after=after,
         )
 
@@ -123,6 +133,16 @@ def chart_values(args: GatewayArgs, webhook_ca_pem: pulumi.Input[str]) -> dict[s
     controller = resolve_image(KONG_INGRESS_CONTROLLER_IMAGE, args.registry)
     pulls = [args.pull_secret] if args.pull_secret else []
     resources = args.sizing.resources
+    # A provided certificate is Kong's default, for every host under the site's domain; an issued
+    # one comes per host with each Ingress (`tls`), and Kong picks it by SNI.
+    provided = (
+        {
+            "ssl_cert": f"/etc/secrets/{TLS_SECRET}/tls.crt",
+            "ssl_cert_key": f"/etc/secrets/{TLS_SECRET}/tls.key",
+        }
+        if args.provided_certificate
+        else {}
+    )
     proxy: dict[str, Any] = {
         "enabled": True,
         "type": "LoadBalancer" if args.load_balancer else "NodePort",
@@ -153,9 +173,7 @@ def chart_values(args: GatewayArgs, webhook_ca_pem: pulumi.Input[str]) -> dict[s
             "proxy_error_log": "/dev/stderr",
             "admin_access_log": "/dev/stdout",
             "admin_error_log": "/dev/stderr",
-            # The site certificate is Kong's default: every host under the site's domain.
-            "ssl_cert": f"/etc/secrets/{TLS_SECRET}/tls.crt",
-            "ssl_cert_key": f"/etc/secrets/{TLS_SECRET}/tls.key",
+            **provided,
             "headers": "off",  # no Server / Via / X-Kong-* banners towards clients
             # Kong Manager's listener: Kong's default binds every interface (0.0.0.0:8002/8445),
             # and chart 3.4.1 sets KONG_ADMIN_GUI_LISTEN from `manager` only in enterprise mode.
@@ -164,7 +182,7 @@ def chart_values(args: GatewayArgs, webhook_ca_pem: pulumi.Input[str]) -> dict[s
             # (kept by externalTrafficPolicy: Local), so a client cannot forge another's address
             # to slip out of its rate limit.
         },
-        "secretVolumes": [TLS_SECRET],
+        "secretVolumes": [TLS_SECRET] if args.provided_certificate else [],
         "extraLabels": {"app.kubernetes.io/part-of": PART_OF, SITE_LABEL: args.site},
         "replicaCount": args.sizing.replicas,
         "resources": {
@@ -245,7 +263,7 @@ class KongGateway(pulumi.ComponentResource):
         super().__init__("platform:gateway:KongGateway", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ns = args.namespace.ready
-        certificate = self._certificate(args, child)
+        certificate = self._certificate(args, child) if args.provided_certificate else None
         webhook_ca, webhook_secret = self._webhook_certificate(args, child)
         ingress_class = self._ingress_class(args, child)
         chart = pinned_chart(
@@ -257,7 +275,14 @@ class KongGateway(pulumi.ComponentResource):
             values=chart_values(args, webhook_ca),
             opts=pulumi.ResourceOptions.merge(
                 child,
-                pulumi.ResourceOptions(depends_on=[certificate, webhook_secret, ingress_class, *args.after]),
+                pulumi.ResourceOptions(
+                    depends_on=[
+                        *([certificate] if certificate else []),
+                        webhook_secret,
+                        ingress_class,
+                        *args.after,
+                    ]
+                ),
             ),
         )
         after_chart = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[chart]))
@@ -265,6 +290,17 @@ class KongGateway(pulumi.ComponentResource):
         self._route_plugins(args, after_chart)
         self._consumer(args, after_chart)
         self._network_policy(args, child)
+        # The API host's certificate, where the services' Ingresses are (each names its Secret).
+        api_tls = (
+            args.certificates.for_host(
+                f"{args.gateway.hostname}.{args.domain}",
+                namespace=args.routes_namespace,
+                component="gateway",
+                opts=child,
+            )
+            if args.certificates is not None
+            else None
+        )
         self.routes = GatewayRoutes(
             ingress_class=INGRESS_CLASS,
             plugins_namespace=args.routes_namespace.name,
@@ -272,6 +308,8 @@ class KongGateway(pulumi.ComponentResource):
             public_plugins=(RATE_LIMIT_PLUGIN,),
             namespace=args.namespace,
             pod_labels=KONG_POD_LABELS,
+            certificates=args.certificates,
+            api_tls_secret=api_tls,
         )
         if args.load_balancer:
             self.proxy_address = f"https://{args.namespace.service_host(PROXY_SERVICE)} (LoadBalancer)"
@@ -283,24 +321,10 @@ class KongGateway(pulumi.ComponentResource):
     # -- TLS ---------------------------------------------------------------------------------
 
     def _certificate(self, args: GatewayArgs, child: pulumi.ResourceOptions) -> k8s.core.v1.Secret:
-        if args.gateway.tls is not None:
-            cert = args.gateway.tls.certificate.output()
-            key = args.gateway.tls.key.output()
-        else:
-            # Only the kind cluster gets here (the model requires a certificate elsewhere).
-            private = tls.PrivateKey("proxy-tls-key", algorithm="ECDSA", ecdsa_curve="P256", opts=child)
-            signed = tls.SelfSignedCert(
-                "proxy-tls-cert",
-                private_key_pem=private.private_key_pem,
-                subject=tls.SelfSignedCertSubjectArgs(common_name=f"*.{args.domain}", organization=PART_OF),
-                dns_names=[f"*.{args.domain}", args.domain],
-                validity_period_hours=24 * 90,
-                early_renewal_hours=24 * 30,
-                allowed_uses=["key_encipherment", "digital_signature", "server_auth"],
-                opts=child,
-            )
-            cert = signed.cert_pem
-            key = pulumi.Output.secret(private.private_key_pem)
+        """The stack file's certificate (`certificates.issuer: provided`), Kong's default."""
+        assert args.gateway.tls is not None  # the model requires it with a provided certificate
+        cert = args.gateway.tls.certificate.output()
+        key = args.gateway.tls.key.output()
         return k8s.core.v1.Secret(
             TLS_SECRET,
             metadata=metadata(args.site, TLS_SECRET, "gateway", namespace=args.namespace.ready),

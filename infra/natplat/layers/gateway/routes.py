@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 
 from natplat.blocks.labels import metadata
 from natplat.layers.baseline import PlacedNamespace
+from natplat.layers.certificates import PublicCertificates
 
 INGRESS_CLASS = "kong"
 
@@ -51,6 +52,21 @@ class GatewayRoutes:
     namespace: PlacedNamespace
     pod_labels: Mapping[str, str]
     """Labels of Kong's pods, for the services' ingress policies."""
+    certificates: PublicCertificates | None = None
+    api_tls_secret: str | None = None
+    """The API host's certificate Secret in the services' namespace (None: Kong's default)."""
+
+    def tls(
+        self, host: str, *, namespace: PlacedNamespace, component: str, opts: pulumi.ResourceOptions
+    ) -> list[k8s.networking.v1.IngressTLSArgs] | None:
+        """The `tls` of an Ingress for `host` in `namespace`, its certificate issued on the way."""
+        return ingress_tls(self.certificates, host, namespace=namespace, component=component, opts=opts)
+
+    def api_tls(self, host: str) -> list[k8s.networking.v1.IngressTLSArgs] | None:
+        """The `tls` of a service's Ingress on the API host (its certificate is the gateway's)."""
+        if self.api_tls_secret is None:
+            return None
+        return [k8s.networking.v1.IngressTLSArgs(hosts=[host], secret_name=self.api_tls_secret)]
 
     def annotations(self, *, public: bool) -> dict[str, str]:
         plugins = self.public_plugins if public else self.guarded_plugins
@@ -65,6 +81,25 @@ class GatewayRoutes:
         }
 
 
+def ingress_tls(
+    certificates: PublicCertificates | None,
+    host: str,
+    *,
+    namespace: PlacedNamespace,
+    component: str,
+    opts: pulumi.ResourceOptions,
+) -> list[k8s.networking.v1.IngressTLSArgs] | None:
+    """The `tls` of an Ingress for `host`: the Secret of the certificate the site's issuer keeps
+    renewed there, or None where the site provides one certificate for every host (Kong's
+    default certificate)."""
+    secret = (
+        certificates.for_host(host, namespace=namespace, component=component, opts=opts)
+        if certificates
+        else None
+    )
+    return [k8s.networking.v1.IngressTLSArgs(hosts=[host], secret_name=secret)] if secret else None
+
+
 def operator_ui_route(
     resource_name: str,
     *,
@@ -75,6 +110,7 @@ def operator_ui_route(
     service: str,
     port: int,
     reason: str,
+    certificates: PublicCertificates | None,
     opts: pulumi.ResourceOptions,
 ) -> k8s.networking.v1.Ingress:
     """The route of an operator UI (Grafana, Kibana): HTTPS through Kong to the UI's Service,
@@ -100,6 +136,7 @@ def operator_ui_route(
         ),
         spec=k8s.networking.v1.IngressSpecArgs(
             ingress_class_name=INGRESS_CLASS,
+            tls=ingress_tls(certificates, host, namespace=namespace, component=component, opts=opts),
             rules=[
                 k8s.networking.v1.IngressRuleArgs(
                     host=host,

@@ -323,6 +323,7 @@ class Microservice(pulumi.ComponentResource):
             ),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name=args.gateway.ingress_class,
+                tls=args.gateway.api_tls(args.host),
                 rules=[
                     k8s.networking.v1.IngressRuleArgs(
                         host=args.host,
