@@ -120,4 +120,4 @@ def test_every_pack_configuration_carries_the_injected_table() -> None:
     site = load_stack_file(ROOT / "stacks" / "Pulumi.north.yaml")
     table = site_settings(site)["injectedContainers"]
     assert table == policy_table()
-    assert table[LOGSTASH] == {"init": ["logstash-internal-init-config"], "containers": []}
+    assert table[LOGSTASH] == {"init": ["logstash-internal-init-config"], "containers": [], "when": {}}

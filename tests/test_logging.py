@@ -165,7 +165,11 @@ def test_filebeat_has_read_only_rbac(logged: ProgramRun) -> None:
         if r.metadata["name"] == "national-platform-filebeat"
     ]
     assert {verb for rule in role["rules"] for verb in rule["verbs"]} == {"get", "list", "watch"}
-    (binding,) = [r.inputs for r in logged.kubernetes("ClusterRoleBinding")]
+    (binding,) = [
+        r.inputs
+        for r in logged.kubernetes("ClusterRoleBinding")
+        if r.inputs["roleRef"]["name"] == "national-platform-filebeat"
+    ]
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "filebeat", "namespace": "platform-node-agents"}
     ]

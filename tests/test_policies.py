@@ -461,3 +461,44 @@ def test_injected_containers_must_carry_every_restricted_setting() -> None:
     in_node_agents = copy.deepcopy(as_eck_gives_it)
     in_node_agents["metadata"]["namespace"] = "platform-node-agents"
     assert violations("injected-containers-hardened", LOGSTASH_TYPE, in_node_agents, settings=settings) == []
+
+
+def test_a_conditional_injected_container_is_required_only_when_its_field_is_set() -> None:
+    """ECK 3.5.0 injects `elastic-internal-init-keystore` only into Elasticsearch resources with
+    `secureSettings` (the site's object store keys): required then, and only then."""
+    settings = {
+        **SITE,
+        "injectedContainers": {
+            LOGSTASH_TYPE: {
+                "init": ["logstash-internal-init-config", "elastic-internal-init-keystore"],
+                "containers": [],
+                "when": {"elastic-internal-init-keystore": "secureSettings"},
+            }
+        },
+    }
+    hardened = {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    without = logstash_resource(
+        init_containers=[{"name": "logstash-internal-init-config", "securityContext": hardened}]
+    )
+    assert violations("injected-containers-hardened", LOGSTASH_TYPE, without, settings=settings) == []
+    with_settings = copy.deepcopy(without)
+    with_settings["spec"]["secureSettings"] = [{"secretName": "keys"}]
+    found = violations("injected-containers-hardened", LOGSTASH_TYPE, with_settings, settings=settings)
+    assert any("'elastic-internal-init-keystore'" in v and "not declared" in v for v in found)
+
+
+def test_the_keystore_init_container_is_declared_only_for_a_cluster_with_secure_settings() -> None:
+    from natplat.blocks.injected import ELASTICSEARCH, hardened_declarations  # noqa: PLC0415
+
+    plain = [c["name"] for c in hardened_declarations(ELASTICSEARCH, init=True)]
+    keyed = [
+        c["name"]
+        for c in hardened_declarations(ELASTICSEARCH, init=True, spec_fields=frozenset({"secureSettings"}))
+    ]
+    assert "elastic-internal-init-keystore" not in plain
+    assert keyed == [*plain, "elastic-internal-init-keystore"]

@@ -222,6 +222,9 @@ def _injected_hardened(args: ResourceValidationArgs, report: ReportViolation) ->
         ):
             declared = {c.get("name"): c for c in spec.get(field) or []}
             for name in names:
+                condition = (expected.get("when") or {}).get(name)
+                if condition and not (args.props.get("spec") or {}).get(condition):
+                    continue  # injected only when the resource sets that field
                 container = declared.get(name)
                 at = f"{args.name}: {where}: {field[:-1]} {name!r} (injected by the operator)"
                 if container is None:
@@ -502,6 +505,7 @@ SITE_SCHEMA = PolicyConfigSchema(
                 "properties": {
                     "init": {"type": "array", "items": {"type": "string"}},
                     "containers": {"type": "array", "items": {"type": "string"}},
+                    "when": {"type": "object", "additionalProperties": {"type": "string"}},
                 },
             },
         },

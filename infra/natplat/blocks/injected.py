@@ -41,6 +41,8 @@ class InjectedContainer:
     """Where the operator's source says so, at the pinned version."""
     read_only_root: bool
     """Whether the operator's own security context for it has a read-only root: ours keeps it."""
+    when: str | None = None
+    """The resource's `spec` field whose presence makes the operator inject it (None: always)."""
 
 
 ECK = "ECK 3.5.0 (elastic/cloud-on-k8s v3.5.0)"
@@ -70,6 +72,17 @@ INJECTED: tuple[InjectedContainer, ...] = (
         "pkg/controller/elasticsearch/initcontainer/initcontainer.go: SuspendContainerName,"
         " always added by NewInitContainers",
         read_only_root=True,
+    ),
+    InjectedContainer(
+        ELASTICSEARCH,
+        "elastic-internal-init-keystore",
+        True,
+        ECK,
+        "pkg/controller/common/keystore/initcontainer.go: InitContainerName, added for secureSettings"
+        " (pkg/controller/elasticsearch/driver/stateful/keystore.go: securitycontext.For(version, true):"
+        " read-only root, no escalation, drops ALL, non-root; no seccomp of its own)",
+        read_only_root=True,
+        when="secureSettings",
     ),
     InjectedContainer(
         KIBANA,
@@ -123,12 +136,12 @@ INJECTED: tuple[InjectedContainer, ...] = (
         read_only_root=True,
     ),
 )
-"""Not listed, with the reason: ECK's keystore init container (`elastic-internal-init-keystore`)
-is added only for `secureSettings`, which the program does not use; ECK adds nothing to Beats pods
-without `secureSettings` or stack monitoring (pkg/controller/beat/common/pod.go), and Filebeat runs
-in the node agents' namespace anyway. Kong's `clear-stale-pid` and redis-ha's `config-init` init
-containers are chart templates, not operator injections: they take the chart's
-`containerSecurityContext` values, which the gateway and cache layers set."""
+"""Not listed, with the reason: ECK adds nothing to Beats pods without `secureSettings` or stack
+monitoring (pkg/controller/beat/common/pod.go), which Filebeat has neither of, and Filebeat runs
+in the node agents' namespace anyway; Kibana and Logstash get no `secureSettings`. Kong's
+`clear-stale-pid` and redis-ha's `config-init` init containers are chart templates, not operator
+injections: they take the chart's `containerSecurityContext` values, which the gateway and cache
+layers set."""
 
 
 def injected(resource_type: str) -> list[InjectedContainer]:
@@ -139,20 +152,26 @@ def hardened_context(container: InjectedContainer) -> dict[str, Any]:
     return {**HARDENED_CONTAINER, **({"readOnlyRootFilesystem": True} if container.read_only_root else {})}
 
 
-def hardened_declarations(resource_type: str, *, init: bool) -> list[dict[str, Any]]:
-    """The containers of `resource_type` the operator injects (init or regular), declared by name
-    with the hardened security context, for the program's pod template."""
+def hardened_declarations(
+    resource_type: str, *, init: bool, spec_fields: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """The containers of `resource_type` the operator injects (init or regular) into a resource
+    whose spec sets `spec_fields`, declared by name with the hardened security context, for the
+    program's pod template. A conditional one is declared only when its field is set: declaring
+    a name the operator does not inject would add a container of our own."""
     return [
         {"name": c.name, "securityContext": hardened_context(c)}
         for c in injected(resource_type)
-        if c.init == init
+        if c.init == init and (c.when is None or c.when in spec_fields)
     ]
 
 
-def policy_table() -> dict[str, dict[str, list[str]]]:
+def policy_table() -> dict[str, dict[str, Any]]:
     """The same facts for the policy pack: resource type → init and regular container names."""
-    table: dict[str, dict[str, list[str]]] = {}
+    table: dict[str, dict[str, Any]] = {}
     for c in INJECTED:
-        entry = table.setdefault(c.resource_type, {"init": [], "containers": []})
+        entry = table.setdefault(c.resource_type, {"init": [], "containers": [], "when": {}})
         entry["init" if c.init else "containers"].append(c.name)
+        if c.when is not None:
+            entry["when"][c.name] = c.when
     return table

@@ -27,6 +27,7 @@ from natplat.blocks import netpol
 from natplat.blocks.charts import label_transform
 from natplat.blocks.labels import common_labels, metadata
 from natplat.layers.baseline import PLATFORM_PRIORITY, PlacedNamespace
+from natplat.layers.certificates import TRUST_BUNDLE, distribute_trust
 from natplat.layers.gateway.routes import INGRESS_CLASS, PUBLIC_ROUTE_ANNOTATION, GatewayRoutes, public_paths
 from natplat.layers.identity import realm_sync
 from natplat.layers.identity.database import DatabaseEndpoint
@@ -86,6 +87,9 @@ class IdentityArgs:
     jwt: JwtChain
     scrapers: tuple[PlacedNamespace, ...]
     pull_secret: str | None
+    trust: pulumi.Output[str] | None = None
+    """The site's CA certificates, which Keycloak trusts for the directories and identity
+    providers it federates (LDAPS, OIDC) besides public CAs. None without federation."""
     after: tuple[pulumi.Resource, ...] = ()
 
     @property
@@ -224,6 +228,9 @@ def keycloak_spec(args: IdentityArgs) -> dict[str, Any]:
     }
     if args.pull_secret:
         spec["imagePullSecrets"] = [{"name": args.pull_secret}]
+    if args.trust is not None:
+        # The operator mounts the Secret's PEM certificates into Keycloak's trust store.
+        spec["truststores"] = {"platform": {"secret": {"name": TRUST_BUNDLE}}}
     return spec
 
 
@@ -292,6 +299,18 @@ class KeycloakServer(pulumi.ComponentResource):
             ),
         )
         secrets = self._bootstrap_secrets(args, child)
+        if args.trust is not None:
+            # Keycloak's operator reads trust stores from Secrets only.
+            secrets.append(
+                distribute_trust(
+                    args.site,
+                    args.trust,
+                    namespace=args.namespace,
+                    component="identity",
+                    opts=child,
+                    as_secret=True,
+                )
+            )
         server = k8s.apiextensions.CustomResource(
             KEYCLOAK,
             api_version="k8s.keycloak.org/v2alpha1",
@@ -508,6 +527,7 @@ class KeycloakServer(pulumi.ComponentResource):
             ),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name=INGRESS_CLASS,
+                tls=args.gateway.tls(args.host, namespace=args.namespace, component="identity", opts=child),
                 rules=[
                     k8s.networking.v1.IngressRuleArgs(
                         host=args.host,

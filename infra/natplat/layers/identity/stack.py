@@ -7,10 +7,12 @@ from dataclasses import dataclass
 import pulumi
 
 from natplat.layers.baseline import PlacedNamespace
+from natplat.layers.certificates import trust_bundle
 from natplat.layers.gateway.routes import GatewayRoutes
-from natplat.layers.identity.database import DatabaseArgs, KeycloakDatabase
+from natplat.layers.identity.database import DatabaseArgs, DatabaseBackups, KeycloakDatabase
 from natplat.layers.identity.keycloak import IdentityArgs, KeycloakServer
 from natplat.layers.signing import JwtChain
+from natplat.spec.backups import BACKUP_POLICIES
 from natplat.spec.model import Site
 
 
@@ -23,6 +25,8 @@ class IdentityStackArgs:
     jwt: JwtChain
     scrapers: tuple[PlacedNamespace, ...]
     pull_secret: str | None
+    cert_manager: tuple[pulumi.Resource, ...] = ()
+    """cert-manager's chart: the database backup plugin's certificates are its Certificates."""
     after: tuple[pulumi.Resource, ...] = ()
 
 
@@ -35,6 +39,18 @@ class IdentityStack(pulumi.ComponentResource):
         super().__init__("platform:identity:IdentityStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         site = args.site
+        store = site.backups.object_store if site.backups else None
+        backups = (
+            DatabaseBackups(
+                store=store,
+                policy=BACKUP_POLICIES[site.profile],
+                trust=trust_bundle(site) if store.trust == "site" else None,
+                after=args.cert_manager,
+            )
+            if store is not None
+            else None
+        )
+        federated = bool(site.identity.federation.oidc or site.identity.federation.ldap)
         database = KeycloakDatabase(
             "keycloak-database",
             DatabaseArgs(
@@ -46,6 +62,8 @@ class IdentityStack(pulumi.ComponentResource):
                 clients=(args.namespace,),
                 scrapers=args.scrapers,
                 pull_secret=args.pull_secret,
+                backups=backups,
+                recovery=site.identity.database_recovery,
                 after=args.after,
             ),
             opts=child,
@@ -65,6 +83,7 @@ class IdentityStack(pulumi.ComponentResource):
                 jwt=args.jwt,
                 scrapers=args.scrapers,
                 pull_secret=args.pull_secret,
+                trust=trust_bundle(site) if federated else None,
                 after=args.after,
             ),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[database.cluster])),

@@ -18,6 +18,8 @@ import pulumi_kubernetes as k8s
 from natplat.blocks.injected import hardened_declarations
 from natplat.blocks.labels import metadata
 from natplat.layers.baseline import PLATFORM_PRIORITY, PlacedNamespace
+from natplat.layers.certificates import PublicCertificates, trust_bundle
+from natplat.spec.backups import BACKUP_POLICIES, BackupPolicy, ObjectStore
 from natplat.spec.catalog import LOGGING_IMAGES, ResolvedImage, resolve_image
 from natplat.spec.model import ElasticsearchSizing, LoggingSection, RegistrySection, Resources, Site, Workload
 from natplat.spec.quantities import byte_count
@@ -61,6 +63,32 @@ class LogstashHandle:
 
 
 @dataclass(frozen=True)
+class Snapshots:
+    """Elasticsearch's backups: the object store, how often, and for how long."""
+
+    store: ObjectStore
+    policy: BackupPolicy
+    retention_days: int
+    """The profile's snapshot retention, capped by `logging.retentionDays`: a backup never keeps
+    logs longer than the site's own retention rule allows."""
+    trust: pulumi.Output[str] | None
+    """The site's CA certificates (PEM), when the store's certificate chains to them."""
+
+    @staticmethod
+    def from_site(site: Site) -> Snapshots | None:
+        if site.backups is None or site.backups.object_store is None:
+            return None
+        store = site.backups.object_store
+        policy = BACKUP_POLICIES[site.profile]
+        return Snapshots(
+            store=store,
+            policy=policy,
+            retention_days=min(policy.snapshot_retention_days, site.logging.retention_days),
+            trust=trust_bundle(site) if store.trust == "site" else None,
+        )
+
+
+@dataclass(frozen=True)
 class LoggingArgs:
     site: str
     domain: str
@@ -76,6 +104,9 @@ class LoggingArgs:
     gateway_pod_labels: dict[str, str]
     scrapers: tuple[PlacedNamespace, ...]
     pull_secret: str | None
+    backups: Snapshots | None = None
+    """Where and how often Elasticsearch snapshots go (None: the site runs without backups)."""
+    certificates: PublicCertificates | None = None
     after: tuple[pulumi.Resource, ...] = ()
 
     @staticmethod
@@ -88,6 +119,7 @@ class LoggingArgs:
         gateway_pod_labels: dict[str, str],
         scrapers: tuple[PlacedNamespace, ...],
         pull_secret: str | None,
+        certificates: PublicCertificates | None = None,
         after: tuple[pulumi.Resource, ...] = (),
     ) -> LoggingArgs:
         return LoggingArgs(
@@ -105,6 +137,8 @@ class LoggingArgs:
             gateway_pod_labels=gateway_pod_labels,
             scrapers=scrapers,
             pull_secret=pull_secret,
+            backups=Snapshots.from_site(site),
+            certificates=certificates,
             after=after,
         )
 

@@ -27,6 +27,7 @@ from natplat.layers.logs.common import (
     resources_of,
     small_pod,
 )
+from natplat.layers.logs.snapshots import CREDENTIALS_SECRET, node_settings, trust_volumes
 from natplat.spec.catalog import ELASTIC_STACK_VERSION
 from natplat.spec.model import Resources
 
@@ -40,6 +41,8 @@ def node_sets(args: LoggingArgs) -> list[dict[str, Any]]:
     """`small`: one node with every role; `medium`: three; `large`: dedicated masters plus data
     nodes (from the profile)."""
     sizing = args.elasticsearch
+    snapshot_config, snapshot_init, jvm_options = node_settings(args.backups)
+    volumes, mounts = trust_volumes(args.backups)
 
     def node_set(
         name: str, count: int, roles: list[str], storage: str, resources: Resources
@@ -47,22 +50,36 @@ def node_sets(args: LoggingArgs) -> list[dict[str, Any]]:
         return {
             "name": name,
             "count": count,
-            "config": {"node.roles": roles, "node.store.allow_mmap": False},
+            "config": {"node.roles": roles, "node.store.allow_mmap": False, **snapshot_config},
             "podTemplate": {
                 "metadata": {"labels": common_labels(args.site, "elasticsearch", "logging")},
                 "spec": {
                     "priorityClassName": PLATFORM_PRIORITY.name,
                     "imagePullSecrets": [{"name": args.pull_secret}] if args.pull_secret else [],
                     "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-                    "initContainers": hardened_declarations(ELASTICSEARCH, init=True),
+                    "initContainers": [
+                        *hardened_declarations(
+                            ELASTICSEARCH,
+                            init=True,
+                            spec_fields=frozenset({"secureSettings"}) if args.backups else frozenset(),
+                        ),
+                        *({**init, "securityContext": HARDENED} for init in snapshot_init),
+                    ],
                     "containers": [
                         {
                             "name": "elasticsearch",
                             "resources": resources_of(resources),
-                            "env": [{"name": "ES_JAVA_OPTS", "value": heap_option(resources)}],
+                            "env": [
+                                {
+                                    "name": "ES_JAVA_OPTS",
+                                    "value": " ".join([heap_option(resources), *jvm_options]),
+                                }
+                            ],
                             "securityContext": HARDENED,
+                            **({"volumeMounts": mounts} if mounts else {}),
                         }
                     ],
+                    **({"volumes": volumes} if volumes else {}),
                     "topologySpreadConstraints": [
                         {
                             "maxSkew": 1,
@@ -115,6 +132,8 @@ def elasticsearch(
             "version": ELASTIC_STACK_VERSION,
             "image": args.image("elasticsearch").reference,
             "nodeSets": node_sets(args),
+            # The object store's keys, copied by ECK into every node's keystore.
+            **({"secureSettings": [{"secretName": CREDENTIALS_SECRET}]} if args.backups else {}),
         },
         opts,
         # Pulumi does not know an Elasticsearch's readiness: wait for green health.
@@ -163,6 +182,7 @@ def kibana(args: LoggingArgs, es: ElasticsearchHandle, opts: pulumi.ResourceOpti
         service=f"{CLUSTER}-kb-http",
         port=KIBANA_PORT,
         reason="Kibana authenticates its users itself (Elasticsearch security)",
+        certificates=args.certificates,
         opts=opts,
     )
 
@@ -197,6 +217,8 @@ def exporter(args: LoggingArgs, es: ElasticsearchHandle, opts: pulumi.ResourceOp
                                 "--es.ca=/secrets/ca/ca.crt",
                                 "--es.all",
                                 "--es.indices",
+                                # Snapshot ages per repository and SLM outcomes, for the backup alerts.
+                                *(["--collector.snapshots", "--collector.slm"] if args.backups else []),
                                 f"--web.listen-address=:{EXPORTER_PORT}",
                             ],
                             env=[

@@ -37,10 +37,28 @@ def retention_requests(days: int) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 def retention_job(args: LoggingArgs, es: ElasticsearchHandle, opts: pulumi.ResourceOptions) -> None:
-    """A Job that applies the lifecycle policy through Elasticsearch's API, named after its
-    content: a changed retention makes a new Job (Jobs are immutable), an unchanged one is
-    left alone."""
-    requests = retention_requests(args.logging.retention_days)
+    """Applies the lifecycle policy (see `api_job`)."""
+    api_job(
+        args,
+        es,
+        "logs-retention",
+        retention_requests(args.logging.retention_days),
+        {"national-platform/retention-days": str(args.logging.retention_days)},
+        opts,
+    )
+
+
+def api_job(
+    args: LoggingArgs,
+    es: ElasticsearchHandle,
+    name: str,
+    requests: list[tuple[str, str, dict[str, Any]]],
+    annotations: dict[str, str],
+    opts: pulumi.ResourceOptions,
+) -> k8s.batch.v1.Job:
+    """A Job that makes `requests` to Elasticsearch's API once the cluster answers, named after
+    its content: a changed request makes a new Job (Jobs are immutable), an unchanged one is
+    left alone. A request Elasticsearch refuses fails the Job (curl -f), which retries it."""
     curl = 'curl -fsS --cacert /secrets/ca/ca.crt -u "$auth"'
     script_lines = [
         "set -eu",
@@ -56,21 +74,15 @@ def retention_job(args: LoggingArgs, es: ElasticsearchHandle, opts: pulumi.Resou
     script = "\n".join(script_lines) + "\n"
     digest = hashlib.sha256(script.encode()).hexdigest()[:10]
     image = args.image("elasticsearch")
-    k8s.batch.v1.Job(
-        "logs-retention",
+    return k8s.batch.v1.Job(
+        name,
         metadata=metadata(
-            args.site,
-            f"logs-retention-{digest}",
-            "logging",
-            namespace=args.namespace.ready,
-            annotations={"national-platform/retention-days": str(args.logging.retention_days)},
+            args.site, f"{name}-{digest}", "logging", namespace=args.namespace.ready, annotations=annotations
         ),
         spec=k8s.batch.v1.JobSpecArgs(
             backoff_limit=6,
             template=k8s.core.v1.PodTemplateSpecArgs(
-                metadata=k8s.meta.v1.ObjectMetaArgs(
-                    labels=common_labels(args.site, "logs-retention", "logging")
-                ),
+                metadata=k8s.meta.v1.ObjectMetaArgs(labels=common_labels(args.site, name, "logging")),
                 spec=small_pod(
                     args,
                     1000,  # the elasticsearch user of the image it borrows curl from

@@ -16,6 +16,7 @@ from natplat.blocks import netpol
 from natplat.blocks.labels import metadata
 from natplat.layers.logs.common import (
     BEATS_PORT,
+    CLUSTER,
     EXPORTER_PORT,
     KIBANA_PORT,
     ElasticsearchHandle,
@@ -26,6 +27,7 @@ from natplat.layers.logs.elasticsearch import elasticsearch, exporter, kibana
 from natplat.layers.logs.operator import eck_operator
 from natplat.layers.logs.retention import retention_job
 from natplat.layers.logs.shippers import filebeat, logstash
+from natplat.layers.logs.snapshots import credentials, snapshot_job
 
 
 class LoggingStack(pulumi.ComponentResource):
@@ -38,13 +40,17 @@ class LoggingStack(pulumi.ComponentResource):
         super().__init__("platform:logging:LoggingStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         operator = eck_operator(args, child)
-        after_operator = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[operator]))
+        backup_inputs = credentials(args, child)
+        after_operator = pulumi.ResourceOptions.merge(
+            child, pulumi.ResourceOptions(depends_on=[operator, *backup_inputs])
+        )
         cluster, self.elasticsearch = elasticsearch(args, after_operator)
         after_es = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[cluster]))
         kibana(args, self.elasticsearch, after_es)
         self.logstash = logstash(args, self.elasticsearch, after_es)
         filebeat(args, self.logstash, after_operator)
         retention_job(args, self.elasticsearch, after_es)
+        snapshot_job(args, self.elasticsearch, after_es)
         exporter(args, self.elasticsearch, after_es)
         network_policies(args, self.logstash, child)
         self.register_outputs(
@@ -111,3 +117,21 @@ def network_policies(args: LoggingArgs, logstash: LogstashHandle, child: pulumi.
         ),
         opts=child,
     )
+
+    if args.backups is not None:
+        # Elasticsearch's nodes write snapshots to the object store, outside the cluster: its
+        # port only, and only from the nodes.
+        policy.NetworkPolicy(
+            "elasticsearch-object-store",
+            metadata=metadata(
+                args.site, "elasticsearch-object-store", "logging", namespace=args.namespace.ready
+            ),
+            spec=policy.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels={"elasticsearch.k8s.elastic.co/cluster-name": CLUSTER}
+                ),
+                policy_types=["Egress"],
+                egress=[policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(args.backups.store.port))],
+            ),
+            opts=child,
+        )
