@@ -16,9 +16,11 @@ import yaml
 from conftest import stack_run
 from harness import PLACEHOLDER, RANDOM_RESULT, ROOT, ProgramRun, secret_at
 from natplat.layers.gateway.routes import PUBLIC_ROUTE_ANNOTATION
+from natplat.layers.monitoring import backup_alerting
 from natplat.observability.alert_rules import alert_names, rule_groups
 from natplat.observability.dashboards import dashboards, queries
 from natplat.observability.metrics_catalog import METRICS, known
+from natplat.spec.backups import BACKUP_POLICIES
 from natplat.spec.catalog import KUBE_PROMETHEUS_STACK_CHART
 from natplat.spec.quantities import byte_count
 from natplat.spec.stackfile import load_stack_file
@@ -65,8 +67,12 @@ def metric_names(expr: str) -> set[str]:
     return names
 
 
+SMALL_SITE_BACKUPS = backup_alerting(BACKUP_POLICIES["small"], snapshots=True, database=True)
+"""The rules promtool checks and tests: a small site's, with every store backed up (26-hour windows)."""
+
+
 def all_expressions() -> list[str]:
-    exprs = [rule["expr"] for group in rule_groups() for rule in group["rules"]]
+    exprs = [rule["expr"] for group in rule_groups(SMALL_SITE_BACKUPS) for rule in group["rules"]]
     boards = dashboards(["offices"], logging_enabled=True, cache_enabled=True, identity_enabled=True)
     return exprs + [q for board in boards.values() for q in queries(board)]
 
@@ -194,10 +200,13 @@ def test_routing_groups_and_inhibits_for_an_on_call_rota(run: ProgramRun) -> Non
 def test_rules_ship_as_a_prometheus_rule_with_at_least_twelve_alerts(run: ProgramRun) -> None:
     (rule,) = [r.inputs for r in run.kubernetes("PrometheusRule")]
     assert rule["metadata"]["namespace"] == "platform-monitoring"
-    assert rule["spec"]["groups"] == rule_groups()
-    assert len(alert_names()) >= 12
-    assert len(set(alert_names())) == len(alert_names())
-    for group in rule_groups():
+    site = site_of(run)
+    policy = BACKUP_POLICIES[site.profile] if site.backups and site.backups.enabled else None
+    backups = backup_alerting(policy, snapshots=site.logging.enabled, database=site.identity.enabled)
+    assert rule["spec"]["groups"] == rule_groups(backups)
+    assert len(alert_names(backups)) >= 12
+    assert len(set(alert_names(backups))) == len(alert_names(backups))
+    for group in rule_groups(backups):
         for item in group["rules"]:
             if "alert" in item:
                 assert item["labels"]["severity"] in {"critical", "warning"}
@@ -233,7 +242,12 @@ def test_dashboards_ship_as_sidecar_config_maps_one_per_service(run: ProgramRun)
 
 
 def test_every_expression_uses_metrics_the_components_export() -> None:
-    recorded = {rule["record"] for group in rule_groups() for rule in group["rules"] if "record" in rule}
+    recorded = {
+        rule["record"]
+        for group in rule_groups(SMALL_SITE_BACKUPS)
+        for rule in group["rules"]
+        if "record" in rule
+    }
     unknown = {
         name
         for expr in all_expressions()
@@ -306,7 +320,7 @@ def promtool() -> str:
 
 def _rules_file(folder: Path) -> Path:
     path = folder / "rules.yaml"
-    path.write_text(yaml.safe_dump({"groups": rule_groups()}, sort_keys=False))
+    path.write_text(yaml.safe_dump({"groups": rule_groups(SMALL_SITE_BACKUPS)}, sort_keys=False))
     return path
 
 
@@ -315,7 +329,10 @@ def test_promtool_checks_the_rules(promtool: str, tmp_path: Path) -> None:
         [promtool, "check", "rules", _rules_file(tmp_path)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {sum(len(g['rules']) for g in rule_groups())} rules found" in result.stdout
+    assert (
+        f"SUCCESS: {sum(len(g['rules']) for g in rule_groups(SMALL_SITE_BACKUPS))} rules found"
+        in result.stdout
+    )
 
 
 def test_promtool_unit_tests_cover_every_alert(promtool: str, tmp_path: Path) -> None:
@@ -331,7 +348,9 @@ def test_promtool_unit_tests_cover_every_alert(promtool: str, tmp_path: Path) ->
             [promtool, "test", "rules", tmp_path / source.name], capture_output=True, text=True, check=False
         )
         assert result.returncode == 0, result.stdout + result.stderr
-    assert set(alert_names()) <= tested, sorted(set(alert_names()) - tested)
+    assert set(alert_names(SMALL_SITE_BACKUPS)) <= tested, sorted(
+        set(alert_names(SMALL_SITE_BACKUPS)) - tested
+    )
 
 
 def test_promtool_would_catch_a_broken_rule(promtool: str, tmp_path: Path) -> None:

@@ -26,9 +26,11 @@ from natplat.blocks.charts import pinned_chart
 from natplat.blocks.injected import ALERTMANAGER, PROMETHEUS, hardened_declarations
 from natplat.blocks.labels import metadata
 from natplat.layers.baseline import PLATFORM_PRIORITY, PlacedNamespace
+from natplat.layers.certificates import PublicCertificates
 from natplat.layers.gateway.routes import operator_ui_route
-from natplat.observability.alert_rules import rule_groups
+from natplat.observability.alert_rules import BackupAlerting, rule_groups
 from natplat.observability.dashboards import dashboards
+from natplat.spec.backups import BACKUP_POLICIES, SNAPSHOT_POLICY, SNAPSHOT_REPOSITORY, BackupPolicy
 from natplat.spec.catalog import (
     KUBE_PROMETHEUS_STACK_CHART,
     MONITORING_IMAGES,
@@ -96,6 +98,20 @@ def _resources(cpu: str, memory: str, limit: str) -> dict[str, Any]:
 CONFIG_RELOADER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
 
 
+def backup_alerting(policy: BackupPolicy | None, *, snapshots: bool, database: bool) -> BackupAlerting | None:
+    """The backup alerts' windows for a site with `policy` (None: backups disabled), for the
+    stores it has: Elasticsearch (`snapshots`) and the identity database (`database`)."""
+    if policy is None or not (snapshots or database):
+        return None
+    return BackupAlerting(
+        repository=SNAPSHOT_REPOSITORY,
+        snapshot_policy=SNAPSHOT_POLICY,
+        snapshot_every_hours=policy.snapshot_every_hours,
+        snapshot_alert_hours=policy.snapshot_alert_hours if snapshots else None,
+        database_alert_hours=policy.database_alert_hours if database else None,
+    )
+
+
 @dataclass(frozen=True)
 class MonitoringArgs:
     site: str
@@ -113,6 +129,10 @@ class MonitoringArgs:
     logging_enabled: bool
     identity_enabled: bool
     pull_secret: str | None
+    certificates: PublicCertificates | None = None
+    """Grafana's host certificate comes from here (None: the site's provided certificate)."""
+    backup_policy: BackupPolicy | None = None
+    """The site's backup policy, whose windows the backup alerts use (None: backups disabled)."""
 
     @staticmethod
     def from_site(
@@ -123,6 +143,7 @@ class MonitoringArgs:
         gateway_namespace: PlacedNamespace | None,
         gateway_pod_labels: dict[str, str],
         pull_secret: str | None,
+        certificates: PublicCertificates | None = None,
     ) -> MonitoringArgs:
         return MonitoringArgs(
             site=site.name,
@@ -140,6 +161,8 @@ class MonitoringArgs:
             logging_enabled=site.logging.enabled,
             identity_enabled=site.identity.enabled,
             pull_secret=pull_secret,
+            certificates=certificates,
+            backup_policy=BACKUP_POLICIES[site.profile] if site.backups and site.backups.enabled else None,
         )
 
     @property
@@ -442,7 +465,13 @@ class MonitoringStack(pulumi.ComponentResource):
             api_version="monitoring.coreos.com/v1",
             kind="PrometheusRule",
             metadata=metadata(args.site, "platform-alerts", "monitoring", namespace=ns),
-            spec={"groups": rule_groups()},
+            spec={
+                "groups": rule_groups(
+                    backup_alerting(
+                        args.backup_policy, snapshots=args.logging_enabled, database=args.identity_enabled
+                    )
+                )
+            },
             opts=after,
         )
         boards = dashboards(
@@ -497,6 +526,7 @@ class MonitoringStack(pulumi.ComponentResource):
             service=f"{RELEASE}-grafana",
             port=80,
             reason="Grafana authenticates its users itself",
+            certificates=args.certificates,
             opts=opts,
         )
 

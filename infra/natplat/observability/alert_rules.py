@@ -12,6 +12,7 @@ budget in an hour); a ticket when it burns 6 times too fast over 6 h and 30 m.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 AVAILABILITY_OBJECTIVE = 0.995
@@ -29,6 +30,9 @@ KEYCLOAK_UP = 'up{namespace="platform-identity", job="platform-identity/keycloak
 `<namespace>/<PodMonitor>`, as prometheus-operator names it)."""
 DATABASE_UP = 'cnpg_collector_up{namespace="platform-databases"}'
 DATABASE_LAG = 'cnpg_pg_replication_lag{namespace="platform-databases"}'
+
+DATABASES = "platform-databases"
+CERTIFICATE_ALERT_DAYS = 14
 
 RUNBOOK = "https://github.com/national-platform/infrastructure/blob/main/README.md#alerts"
 
@@ -99,9 +103,116 @@ def _burn_alerts(kind: str, series: str, objective: float, what: str) -> list[di
     return alerts
 
 
-def rule_groups() -> list[dict[str, Any]]:
-    """Every rule group of the platform, in PrometheusRule / Prometheus rule-file shape."""
+def _certificate_alerts() -> list[dict[str, Any]]:
     return [
+        _alert(
+            "CertificateNotReady",
+            'max by (namespace, name) (certmanager_certificate_ready_status{condition="False"}) == 1',
+            "1h",
+            "critical",
+            "Certificate {{ $labels.namespace }}/{{ $labels.name }} cannot be issued or renewed",
+            "cert-manager has failed to issue it for an hour. `kubectl -n {{ $labels.namespace }} describe "
+            "certificate {{ $labels.name }}` and its CertificateRequest, Order and Challenge say why "
+            "(ACME: the challenge cannot be reached or the DNS update is refused; CA: the site CA expired).",
+        ),
+        _alert(
+            "CertificateExpiringSoon",
+            f"min by (namespace, name) (certmanager_certificate_expiration_timestamp_seconds) - time()"
+            f" < {CERTIFICATE_ALERT_DAYS} * 86400",
+            "1h",
+            "critical",
+            "Certificate {{ $labels.namespace }}/{{ $labels.name }} expires in {{ $value | humanizeDuration }}",
+            "Renewal starts 30 days before expiry (at two thirds of an ACME certificate's life): two weeks "
+            "of failed renewals. Clients will refuse the host when it expires.",
+        ),
+    ]
+
+
+@dataclass(frozen=True)
+class BackupAlerting:
+    """What the backup alerts need of a site: the names it backs up under and its windows (from
+    the site's backup policy). A None window: that store is not backed up, nothing to alert on."""
+
+    repository: str
+    snapshot_policy: str
+    snapshot_every_hours: int
+    snapshot_alert_hours: int | None
+    database_alert_hours: int | None
+
+
+def _backup_alerts(backups: BackupAlerting) -> list[dict[str, Any]]:
+    alerts = []
+    if backups.snapshot_alert_hours is not None:
+        hours = backups.snapshot_alert_hours
+        latest = f'elasticsearch_snapshot_stats_latest_snapshot_timestamp_seconds{{repository="{backups.repository}"}}'
+        alerts += [
+            _alert(
+                "ElasticsearchSnapshotTooOld",
+                f"time() - max by (repository) ({latest}) > {hours} * 3600",
+                "15m",
+                "critical",
+                f"No Elasticsearch snapshot has succeeded in {hours} hours",
+                f"The snapshot lifecycle policy runs every {backups.snapshot_every_hours} h. Check "
+                "GET _slm/policy/platform-snapshots (last_failure) and the object store.",
+            ),
+            _alert(
+                "ElasticsearchSnapshotRepositoryMissing",
+                f"absent({latest})",
+                f"{hours}h",
+                "critical",
+                f"The snapshot repository '{backups.repository}' has reported nothing for {hours} hours",
+                "The exporter sees no such repository: it was never registered (the logs-snapshots Job "
+                "failed: kubectl -n platform-logging logs job/<logs-snapshots-…>) or the exporter cannot read it.",
+            ),
+            _alert(
+                "ElasticsearchSnapshotFailed",
+                f'increase(elasticsearch_slm_stats_snapshots_failed_total{{policy="{backups.snapshot_policy}"}}[{hours}h])'
+                " > 0",
+                "5m",
+                "warning",
+                "An Elasticsearch snapshot failed",
+                "One run of the snapshot lifecycle policy failed; the next may succeed. "
+                "GET _slm/policy/platform-snapshots shows the last failure.",
+            ),
+        ]
+    if backups.database_alert_hours is not None:
+        hours = backups.database_alert_hours
+        available = (
+            f'barman_cloud_cloudnative_pg_io_last_available_backup_timestamp{{namespace="{DATABASES}"}}'
+        )
+        alerts += [
+            _alert(
+                "IdentityDatabaseBackupTooOld",
+                f"(time() - max({available}) > {hours} * 3600) or absent({available})",
+                "30m",
+                "critical",
+                f"The identity database has no base backup younger than {hours} hours",
+                "Base backups run daily (ScheduledBackup keycloak-db-daily). kubectl -n platform-databases "
+                "get backups shows the last ones and their errors; without a recent base backup, "
+                "point-in-time recovery needs more WAL, and a lost bucket would lose it all.",
+            ),
+            _alert(
+                "IdentityDatabaseWalArchivingFailing",
+                f'cnpg_pg_stat_archiver_last_failed_time{{namespace="{DATABASES}"}}'
+                f' > cnpg_pg_stat_archiver_last_archived_time{{namespace="{DATABASES}"}}',
+                "15m",
+                "critical",
+                "The identity database cannot archive its WAL ({{ $labels.pod }})",
+                "The last WAL archive attempt failed and none has succeeded since: point-in-time "
+                "recovery stops at the last archived segment, and WAL piles up on the volume.",
+            ),
+        ]
+    return alerts
+
+
+def rule_groups(backups: BackupAlerting | None = None) -> list[dict[str, Any]]:
+    """Every rule group of the platform, in PrometheusRule / Prometheus rule-file shape. The
+    backup alerts follow the site's backup policy (their windows) and exist only for what the
+    site backs up: a site without backups has nothing whose absence would page."""
+    backup_alerts = _backup_alerts(backups) if backups else []
+    return [
+        {"name": "certificates", "rules": _certificate_alerts()},
+        *([{"name": "backups", "rules": backup_alerts}] if backup_alerts else []),
         {"name": "service-slo-recordings", "interval": "30s", "rules": _slo_recordings()},
         {
             "name": "service-slos",
@@ -310,5 +421,5 @@ def rule_groups() -> list[dict[str, Any]]:
     ]
 
 
-def alert_names() -> list[str]:
-    return [rule["alert"] for group in rule_groups() for rule in group["rules"] if "alert" in rule]
+def alert_names(backups: BackupAlerting | None = None) -> list[str]:
+    return [rule["alert"] for group in rule_groups(backups) for rule in group["rules"] if "alert" in rule]

@@ -80,6 +80,43 @@ def overview() -> dict[str, Any]:
                 "stat",
             ),
             Panel(
+                "Days until each certificate expires",
+                (
+                    (
+                        "min by (namespace, name) (certmanager_certificate_expiration_timestamp_seconds - time())"
+                        " / 86400",
+                        "{{namespace}}/{{name}}",
+                    ),
+                ),
+                "d",
+            ),
+            Panel(
+                "Certificates not ready",
+                (
+                    (
+                        'sum(certmanager_certificate_ready_status{condition="False"}) or vector(0)',
+                        "not ready",
+                    ),
+                ),
+                "short",
+                "stat",
+            ),
+            Panel(
+                "Hours since the last good backup",
+                (
+                    (
+                        "(time() - max by (repository) "
+                        "(elasticsearch_snapshot_stats_latest_snapshot_timestamp_seconds)) / 3600",
+                        "Elasticsearch ({{repository}})",
+                    ),
+                    (
+                        "(time() - max(barman_cloud_cloudnative_pg_io_last_available_backup_timestamp)) / 3600",
+                        "identity database",
+                    ),
+                ),
+                "h",
+            ),
+            Panel(
                 "Memory by namespace",
                 (
                     (

@@ -4,13 +4,17 @@ may draw from (a test parses every expression against it). Sources, per componen
 - services: `services/lib/kit/src/metrics.js` and the services' own counters (a test reads them there);
 - kong: the prometheus plugin of Kong 3.9 (`kong/plugins/prometheus/exporter.lua`);
 - redis: oliver006/redis_exporter;
-- elasticsearch: prometheus-community/elasticsearch_exporter;
+- elasticsearch: prometheus-community/elasticsearch_exporter (v1.9.0; its snapshot and SLM
+  collectors, `collector/snapshots.go` and `collector/slm.go`, on sites with backups);
 - kubernetes: kube-state-metrics and the kubelet (via kube-prometheus-stack);
 - prometheus: Prometheus's own `up` and target metrics, and Alertmanager's;
 - keycloak: Keycloak's management port (`/metrics`, Quarkus' Micrometer: HTTP server, JVM,
   Agroal connection pool; a test reads them off a real Keycloak);
-- databases: CloudNativePG's instance exporter (`cnpg_collector_*`, and `cnpg_pg_replication_*` from
-  its default monitoring queries, the chart's `cnpg-default-monitoring` ConfigMap).
+- databases: CloudNativePG's instance exporter (`cnpg_collector_*`, and `cnpg_pg_replication_*` and
+  `cnpg_pg_stat_archiver_*` from its default monitoring queries, the chart's
+  `cnpg-default-monitoring` ConfigMap), and the Barman Cloud plugin's `barman_cloud_cloudnative_pg_io_*`
+  through the same exporter (the plugin's documentation, "Observability");
+- certificates: cert-manager's controller (`certmanager_certificate_*`, pkg/metrics).
 Histograms are listed by their base name; `_bucket`, `_sum` and `_count` follow from it.
 """
 
@@ -73,6 +77,8 @@ METRICS: dict[str, frozenset[str]] = {
             "elasticsearch_indices_docs_primary",
             "elasticsearch_jvm_memory_used_bytes",
             "elasticsearch_jvm_memory_max_bytes",
+            "elasticsearch_snapshot_stats_latest_snapshot_timestamp_seconds",
+            "elasticsearch_slm_stats_snapshots_failed_total",
         }
     ),
     "kubernetes": frozenset(
@@ -98,7 +104,22 @@ METRICS: dict[str, frozenset[str]] = {
             "agroal_awaiting_count",
         }
     ),
-    "databases": frozenset({"cnpg_collector_up", "cnpg_pg_replication_lag"}),
+    "databases": frozenset(
+        {
+            "cnpg_collector_up",
+            "cnpg_pg_replication_lag",
+            "cnpg_pg_stat_archiver_last_archived_time",
+            "cnpg_pg_stat_archiver_last_failed_time",
+            "barman_cloud_cloudnative_pg_io_last_available_backup_timestamp",
+            "barman_cloud_cloudnative_pg_io_last_failed_backup_timestamp",
+        }
+    ),
+    "certificates": frozenset(
+        {
+            "certmanager_certificate_ready_status",
+            "certmanager_certificate_expiration_timestamp_seconds",
+        }
+    ),
     "prometheus": frozenset(
         {
             "up",
