@@ -101,3 +101,32 @@ def test_a_budget_is_enforced(tmp_path: Path, capsys) -> None:
     assert main(["--render", str(render), "coast"]) == 1  # coast is small: 5 vCPU, 10 GiB
     assert "over the budget of 5 vCPU and 10Gi" in capsys.readouterr().out
     assert main(["--render", str(render), "--budget", "8,10Gi", "coast"]) == 0
+
+
+def test_a_database_archiving_through_the_plugin_counts_its_sidecar_in_every_instance(tmp_path: Path) -> None:
+    """The Barman Cloud plugin injects a sidecar, sized by the ObjectStore's
+    instanceSidecarConfiguration, into each instance pod of a Cluster that names it."""
+    cluster = {
+        "apiVersion": "postgresql.cnpg.io/v1",
+        "kind": "Cluster",
+        "metadata": {"name": "db"},
+        "spec": {
+            "instances": 3,
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
+            "plugins": [
+                {"name": "barman-cloud.cloudnative-pg.io", "parameters": {"barmanObjectName": "store"}}
+            ],
+        },
+    }
+    store = {
+        "apiVersion": "barmancloud.cnpg.io/v1",
+        "kind": "ObjectStore",
+        "metadata": {"name": "store"},
+        "spec": {
+            "instanceSidecarConfiguration": {"resources": {"requests": {"cpu": "50m", "memory": "64Mi"}}}
+        },
+    }
+    footprint = count(write(tmp_path, "site", {"program": [cluster, store]}), "site", nodes=3)
+    (pods,) = footprint.running
+    assert (pods.pods, pods.cpu_m, pods.memory) == (3, 150, 320 * 2**20)
+    assert footprint.cpu_m == 450

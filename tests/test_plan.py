@@ -39,7 +39,15 @@ def north() -> dict:
 def test_inventory_lists_objects_charts_images_secrets_and_outputs(north: dict) -> None:
     assert north["site"] == "north" and north["airGapped"] is True
     assert north["objects"]["Namespace"]["(cluster)"]
-    assert {c["name"] for c in north["charts"]} == {"redis-ha", "kong", "monitoring", "eck-operator", "cnpg"}
+    assert {c["name"] for c in north["charts"]} == {
+        "redis-ha",
+        "kong",
+        "monitoring",
+        "eck-operator",
+        "cnpg",
+        "cert-manager",
+        "plugin-barman-cloud",
+    }
     assert all(len(c["valuesDigest"]) == 12 for c in north["charts"])
     assert north["secrets"] > 5
     assert north["outputs"]["site"] == "north"
@@ -91,9 +99,12 @@ def test_mirror_list_names_every_image_and_chart_once_with_its_mirror_path() -> 
     images = [line for line in lines if line.startswith("image ")]
     charts = [line for line in lines if line.startswith("chart ")]
     # 19 before the identity layer, then Keycloak, its operator, the realm applier's Python, the
-    # CloudNativePG operator and PostgreSQL.
-    assert len(images) == len(set(images)) == 24
-    assert len(charts) == 5
+    # CloudNativePG operator and PostgreSQL; then cert-manager's controller, webhook and CA
+    # injector (no ACME solver: north's issuer is its CA) and the Barman Cloud plugin and the
+    # sidecar it injects into the database's pods.
+    assert len(images) == len(set(images)) == 29
+    assert not any("acmesolver" in line for line in images)
+    assert len(charts) == 7
     manifests = [line for line in lines if line.startswith("manifest ")]
     assert len(manifests) == 3
     assert all(

@@ -7,8 +7,9 @@ from typing import Any
 
 import pulumi
 
-from natplat.layers.baseline import BaselineArgs, ClusterBaseline
+from natplat.layers.baseline import NAMESPACES, BaselineArgs, ClusterBaseline
 from natplat.layers.cache import CacheArgs, RedisCache
+from natplat.layers.certificates import CertificatesArgs, CertManager, public_certificates
 from natplat.layers.cluster import ClusterArgs, KubernetesCluster
 from natplat.layers.gateway.kong import KONG_POD_LABELS, GatewayArgs, KongGateway
 from natplat.layers.identity.stack import IdentityStack, IdentityStackArgs
@@ -17,12 +18,32 @@ from natplat.layers.logs.stack import LoggingStack
 from natplat.layers.monitoring import MonitoringArgs, MonitoringStack
 from natplat.layers.services.layer import PlatformServices, ServicesArgs
 from natplat.layers.signing import JwtChain, TokenSigningKey
+from natplat.spec.backups import BACKUP_POLICIES
 from natplat.spec.model import Site
 
 
 def realm_issuer(site: Site) -> str:
     """The `iss` of every token of the site: Keycloak's URL of the site realm, behind Kong."""
     return f"https://{site.host(site.identity.hostname)}/realms/{site.identity.realm}"
+
+
+def backup_status(site: Site) -> str:
+    """What the site backs up, where, how often: a stack output and a plan summary column."""
+    if site.backups is None or site.backups.object_store is None:
+        return "disabled"
+    store = site.backups.object_store
+    policy = BACKUP_POLICIES[site.profile]
+    parts = []
+    if site.logging.enabled:
+        days = min(policy.snapshot_retention_days, site.logging.retention_days)
+        parts.append(f"Elasticsearch every {policy.snapshot_every_hours} h, kept {days} d")
+    if site.identity.enabled:
+        parts.append(f"identity database daily + WAL, kept {policy.database_retention_days} d")
+    return (
+        f"{store.endpoint}/{store.bucket}: " + "; ".join(parts)
+        if parts
+        else f"{store.endpoint} (nothing to back up)"
+    )
 
 
 def build_platform(site: Site) -> dict[str, Any]:
@@ -32,6 +53,24 @@ def build_platform(site: Site) -> dict[str, Any]:
     baseline = ClusterBaseline("baseline", BaselineArgs.from_site(site), opts=on_cluster)
     ns = baseline.namespaces
     outputs: dict[str, Any] = {}
+
+    # cert-manager before every layer that publishes a host: each host's Certificate names the
+    # site's issuer. It needs nothing from the others (its ServiceMonitor comes after monitoring).
+    cert_manager = None
+    certificates = None
+    if site.certificates is not None:
+        cert_manager = CertManager(
+            "certificates",
+            CertificatesArgs.from_site(
+                site,
+                namespace=ns["certificates"],
+                scrapers=tuple(ns[c] for c in ("monitoring",) if c in ns),
+                pull_secret=baseline.pull_secret_name,
+            ),
+            opts=on_cluster,
+        )
+        certificates = public_certificates(site, cert_manager, NAMESPACES["gateway"].name, KONG_POD_LABELS)
+        outputs["certificateIssuer"] = site.certificates.describe()
 
     # Monitoring first: it installs the CRDs (ServiceMonitor, PrometheusRule) every other layer
     # creates objects of, so they wait for it.
@@ -46,10 +85,13 @@ def build_platform(site: Site) -> dict[str, Any]:
                 gateway_namespace=ns.get("gateway"),
                 gateway_pod_labels=KONG_POD_LABELS,
                 pull_secret=baseline.pull_secret_name,
+                certificates=certificates,
             ),
             opts=on_cluster,
         )
         after = (monitoring.chart,)
+        if cert_manager is not None:
+            cert_manager.monitor(after=after)
         outputs["grafanaUrl"] = f"https://{site.monitoring.grafana_hostname}.{site.site.domain}"
         outputs["dashboards"] = monitoring.dashboard_uids
 
@@ -64,6 +106,7 @@ def build_platform(site: Site) -> dict[str, Any]:
                 gateway_pod_labels=KONG_POD_LABELS,
                 scrapers=tuple(ns[c] for c in ("monitoring",) if c in ns),
                 pull_secret=baseline.pull_secret_name,
+                certificates=certificates,
                 after=after,
             ),
             opts=on_cluster,
@@ -113,6 +156,7 @@ def build_platform(site: Site) -> dict[str, Any]:
                 cache=cache.endpoint if cache else None,
                 jwt=jwt,
                 pull_secret=baseline.pull_secret_name,
+                certificates=certificates,
                 after=after,
             ),
             opts=on_cluster,
@@ -127,6 +171,7 @@ def build_platform(site: Site) -> dict[str, Any]:
                 jwt=jwt,
                 scrapers=scrapers,
                 pull_secret=baseline.pull_secret_name,
+                cert_manager=(cert_manager.chart,) if cert_manager else (),
                 after=after,
             ),
             opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[gateway])),
@@ -151,6 +196,7 @@ def build_platform(site: Site) -> dict[str, Any]:
         outputs["tokenKeyIds"] = {key.generation: key.kid for key in keys}
         outputs["publicUrls"] = services.urls
 
+    outputs["backups"] = backup_status(site)
     return {
         "site": site.name,
         "region": site.site.region,

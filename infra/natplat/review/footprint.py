@@ -142,8 +142,25 @@ def reloader_requests(objects: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     return found
 
 
+def sidecar_requests(objects: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """ObjectStore name → the resources of the Barman Cloud sidecar the plugin injects into every
+    instance of a Cluster that archives to it (`instanceSidecarConfiguration.resources`)."""
+    return {
+        obj["metadata"]["name"]: ((obj.get("spec") or {}).get("instanceSidecarConfiguration") or {}).get(
+            "resources"
+        )
+        or {}
+        for obj in objects
+        if obj.get("kind") == "ObjectStore"
+    }
+
+
 def expand(  # noqa: PLR0911 - one return per kind of workload
-    obj: Mapping[str, Any], source: str, nodes: int, reloader: Mapping[str, str] | None = None
+    obj: Mapping[str, Any],
+    source: str,
+    nodes: int,
+    reloader: Mapping[str, str] | None = None,
+    sidecars: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[list[Pods], list[Pods]]:
     """The pods one object stands for: (running, transient)."""
     kind = obj.get("kind")
@@ -181,7 +198,15 @@ def expand(  # noqa: PLR0911 - one return per kind of workload
     if kind == "Keycloak":
         return [_resources_pods(source, name, int(spec.get("instances", 1)), spec.get("resources"))], []
     if kind == "Cluster" and str(obj.get("apiVersion", "")).startswith("postgresql.cnpg.io"):
-        return [_resources_pods(source, name, int(spec.get("instances", 1)), spec.get("resources"))], []
+        containers = [{"name": "postgres", "resources": spec.get("resources") or {}}]
+        for plugin in spec.get("plugins") or []:
+            store = (plugin.get("parameters") or {}).get("barmanObjectName")
+            if store is not None:
+                containers.append(
+                    {"name": "plugin-barman-cloud", "resources": (sidecars or {}).get(store) or {}}
+                )
+        cpu, memory, unsized = pod_requests(containers)
+        return [Pods(source, name, int(spec.get("instances", 1)), cpu, memory, unsized)], []
     return [], []
 
 
@@ -192,9 +217,10 @@ def count(render_dir: Path, site: str, nodes: int) -> Footprint:
         for file in sorted((render_dir / site).glob("*.yaml"))
     }
     reloader = reloader_requests(o for objects in files.values() for o in objects)
+    sidecars = sidecar_requests(o for objects in files.values() for o in objects)
     for source, objects in files.items():
         for obj in objects:
-            running, transient = expand(obj, source, nodes, reloader)
+            running, transient = expand(obj, source, nodes, reloader, sidecars)
             footprint.running += running
             footprint.transient += transient
     if any(p.name == "Keycloak keycloak" for p in footprint.running):

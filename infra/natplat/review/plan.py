@@ -40,7 +40,11 @@ from natplat.review.offline import (
 )
 from natplat.review.policy_config import SINGLETONS
 from natplat.spec.catalog import (
+    BACKUP_IMAGES,
+    BARMAN_CLOUD_CHART,
     CACHE_ENGINES,
+    CERT_MANAGER_CHART,
+    CERTIFICATE_IMAGES,
     CNPG_CHART,
     DATABASE_IMAGES,
     ECK_OPERATOR_CHART,
@@ -73,6 +77,8 @@ CHARTS: tuple[Chart, ...] = (
     KUBE_PROMETHEUS_STACK_CHART,
     ECK_OPERATOR_CHART,
     CNPG_CHART,
+    CERT_MANAGER_CHART,
+    BARMAN_CLOUD_CHART,
 )
 IMAGES: tuple[Image, ...] = (
     *CACHE_ENGINES.values(),
@@ -84,6 +90,8 @@ IMAGES: tuple[Image, ...] = (
     *LOGGING_IMAGES.values(),
     *IDENTITY_IMAGES.values(),
     *DATABASE_IMAGES.values(),
+    *CERTIFICATE_IMAGES.values(),
+    *BACKUP_IMAGES.values(),
     NODE_BASE_IMAGE,
     *KIND_NODE_IMAGES.values(),
 )
@@ -146,6 +154,12 @@ def images_used(site: Site, run: ProgramRun) -> list[dict[str, str]]:
             strings.add(f"{resolved.name}:{resolved.tag}")
     used = []
     for image in IMAGES:
+        if image == CERTIFICATE_IMAGES["acmesolver"] and not (
+            site.certificates and site.certificates.issuer == "acme"
+        ):
+            # cert-manager's controller is always told the solver image (the site's copy), but
+            # starts solver pods only for an ACME issuer's HTTP-01 challenges.
+            continue
         resolved = resolve_image(image, site.registry)
         if any(f"{resolved.name}:{resolved.tag}" in s for s in strings):
             used.append({"upstream": image.reference, "pulledFrom": resolved.reference})
@@ -171,9 +185,10 @@ def images_used(site: Site, run: ProgramRun) -> list[dict[str, str]]:
 
 def redacted(value: Any) -> Any:
     """`value` with every secret (a secret-wrapped input, or a placeholder's text) replaced by
-    `[secret]`: what reviewers and the chart render may see."""
+    `[secret]`: what reviewers and the chart render may see. A secret map or list keeps its
+    shape (a ConfigMap's `data` stays a map of strings for the schema check); its leaves go."""
     if is_wrapped_secret(value):
-        return "[secret]"
+        return _blanked(value["value"])
     if isinstance(value, dict):
         return {k: redacted(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -183,6 +198,14 @@ def redacted(value: Any) -> Any:
     if isinstance(value, float) and value.is_integer():
         return int(value)  # numbers travel as floats; Helm and YAML read 1000 as 1000.0 alike
     return value
+
+
+def _blanked(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _blanked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_blanked(v) for v in value]
+    return "[secret]"
 
 
 def chart_files(run: ProgramRun) -> dict[str, dict[str, str]]:
@@ -354,6 +377,19 @@ def summary(inventories: list[dict[str, Any]]) -> str:
             f"| {inv['site']} | {inv['profile']} | {inv['kubernetesVersion']} | {'yes' if inv['airGapped'] else 'no'} "
             f"| {inv['objectCount']} | {len(inv['charts'])} | {len(inv['images'])} | {inv['secrets']} |"
         )
+    lines += [
+        "",
+        "## Certificates and backups",
+        "",
+        "| site | certificate issuer | backups |",
+        "|---|---|---|",
+    ]
+    for inv in inventories:
+        outputs = inv.get("outputs") or {}
+        backups = outputs.get("backups", "disabled")
+        if backups == "disabled":
+            backups = "**disabled** ⚠ no object store: nothing of this site can be restored"
+        lines.append(f"| {inv['site']} | {outputs.get('certificateIssuer', '-')} | {backups} |")
     lines += ["", "## Charts", "", "| site | release | chart | version | values |", "|---|---|---|---|---|"]
     for inv in inventories:
         for chart in inv["charts"]:

@@ -56,6 +56,10 @@ SINGLETONS = {
     "platform-monitoring/monitoring-kube-state-metrics": (
         "a second replica would double every kube_* series and every sum on the dashboards"
     ),
+    "platform-databases/plugin-barman-cloud": (
+        "the Barman Cloud plugin answers the database operator's calls (backups, new instances); "
+        "WAL archiving runs in each instance's own sidecar and goes on while it reschedules"
+    ),
     "platform-monitoring/monitoring-grafana": (
         "Grafana keeps users and sessions in SQLite: one replica until it gets a shared database"
     ),

@@ -115,6 +115,28 @@ def validate_schemas(objects: list[dict[str, Any]], kubernetes_version: str) -> 
 
 
 CHECKOV_EXEMPTIONS: dict[tuple[str, str], str] = {
+    ("CKV_K8S_155", "ClusterRole.default.cert-manager-cainjector"): (
+        "cert-manager's CA injector writes the caBundle of webhook configurations: its whole job"
+    ),
+    **{
+        ("CKV_K8S_38", f"Deployment.platform-certificates.{name}"): "it watches the Kubernetes API"
+        for name in ("cert-manager", "cert-manager-cainjector", "cert-manager-webhook")
+    },
+    ("CKV_K8S_9", "Deployment.platform-certificates.cert-manager"): (
+        "cert-manager v1.21.1's chart gives the controller a liveness probe only (it serves no traffic)"
+    ),
+    ("CKV_K8S_8", "Deployment.platform-certificates.cert-manager-cainjector"): (
+        "cert-manager v1.21.1's chart defines no probes for the CA injector; it exits on failure"
+    ),
+    ("CKV_K8S_9", "Deployment.platform-certificates.cert-manager-cainjector"): (
+        "cert-manager v1.21.1's chart defines no probes for the CA injector; it serves no traffic"
+    ),
+    ("CKV_K8S_38", "Deployment.platform-databases.plugin-barman-cloud"): (
+        "the Barman Cloud plugin watches ObjectStores and writes Roles through the Kubernetes API"
+    ),
+    ("CKV_K8S_8", "Deployment.platform-databases.plugin-barman-cloud"): (
+        "plugin-barman-cloud 0.7.0's chart defines a readiness probe only; the plugin exits on failure"
+    ),
     ("CKV_K8S_155", "ClusterRole.default.cnpg-cloudnative-pg"): (
         "CloudNativePG patches its own webhook configurations with the CA it generates (get, patch)"
     ),

@@ -39,6 +39,24 @@ SECRET_READERS: dict[tuple[str, str], str] = {
         "CloudNativePG, in the databases namespace only (config.clusterWide: false): it creates and "
         "reads the clusters' credentials and certificates"
     ),
+    **{
+        ("ClusterRole", f"cert-manager-controller-{part}"): (
+            f"cert-manager's {part} controller: it reads and writes the Secrets of the certificates it "
+            "issues (in each host's namespace) and of its issuers (site CA, ACME account, DNS keys)"
+        )
+        for part in ("issuers", "clusterissuers", "certificates", "orders", "challenges")
+    },
+    ("ClusterRole", "cert-manager-cainjector"): (
+        "cert-manager's CA injector reads certificate Secrets to put their CA into webhook "
+        "configurations (cert-manager's own)"
+    ),
+    ("Role", "cert-manager-webhook:dynamic-serving"): (
+        "cert-manager's webhook, its own serving certificate, in its own namespace only"
+    ),
+    ("Role", "plugin-barman-cloud-secrets"): (
+        "the Barman Cloud plugin, in the databases namespace only and on the object store's "
+        "credentials Secret only (resourceNames): the Role it writes for each database grants that"
+    ),
 }
 """The operators whose job is to read Secrets, by (kind, name) as the charts name them."""
 
