@@ -307,3 +307,34 @@ def test_the_mock_stand_in_for_a_site_ca_is_a_real_one() -> None:
 
 def test_every_stack_is_covered() -> None:
     assert sorted(STACKS) == sorted(p.name.split(".")[1] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+
+
+# ---------------------------------------------------------------------------- trust
+
+
+def test_keycloak_trusts_the_sites_cas_for_the_directories_it_federates(run: ProgramRun) -> None:
+    """Distributed by the program from the stack file (one source, in the preview): Keycloak's
+    operator takes trust stores from Secrets (spec.truststores) only."""
+    site = site_of(run)
+    (keycloak,) = [r.inputs["spec"] for r in run.resources if r.kind == "Keycloak"]
+    bundles = [
+        r
+        for r in run.kubernetes("Secret")
+        if r.metadata["name"] == "platform-trust" and r.metadata["namespace"] == "platform-identity"
+    ]
+    federated = bool(site.identity.federation.oidc or site.identity.federation.ldap)
+    trusts = bool(site.certificates.trusted_certificates or site.certificates.issuer == "ca")
+    if federated and trusts:
+        assert keycloak["truststores"] == {"platform": {"secret": {"name": "platform-trust"}}}
+        (bundle,) = bundles
+        for pem in site.certificates.trusted_certificates:
+            assert pem.strip() in bundle.inputs["stringData"]["ca.crt"]
+    else:
+        assert "truststores" not in keycloak and not bundles
+
+
+def test_capital_is_the_stack_whose_keycloak_gets_a_trust_store() -> None:
+    """The test above has a case where the trust store is made (capital: OIDC federation and
+    the government's CA), so it cannot pass on the empty branch alone."""
+    (keycloak,) = [r.inputs["spec"] for r in stack_run("capital").resources if r.kind == "Keycloak"]
+    assert "truststores" in keycloak

@@ -128,7 +128,7 @@ def _pulumi(args: list[str], cwd: Path, env: dict[str, str], stdin: str | None =
 def rekey(site: str, values: Path, provider: str, stacks: Path = ROOT / "stacks") -> list[str]:
     """Encrypt every secure value of `site` anew with the operator's secrets provider (the Pulumi
     CLI, in a throw-away project and file backend) and write them back into the stack file. The
-    values come from `values/<key path>` files (e.g. `values/gateway.tls.key`). Returns the paths."""
+    values come from `values/<key path>` files (e.g. `values/certificates.ca.key`). Returns the paths."""
     stack_file = stacks / f"Pulumi.{site}.yaml"
     original = stack_file.read_text()
     paths = secure_paths(original)
