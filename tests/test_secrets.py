@@ -104,6 +104,10 @@ def test_validate_names_placeholders_and_strict_refuses_them() -> None:
     )
     relaxed, strict = run(), run("--strict")
     assert relaxed.returncode == 0 and "valid: site north" in relaxed.stdout
+    assert (
+        "certificates: site CA (stack file); backups: to https://objects.north.platform.gov.example"
+        in relaxed.stdout
+    )
     assert "national-platform:registry.pullSecret: still the repository's placeholder" in relaxed.stderr
     assert "make rekey SITE=north" in relaxed.stderr
     assert strict.returncode == 1

@@ -683,6 +683,8 @@ def test_validate_command_accepts_every_stack_file() -> None:
     result = _validate_cli(*STACK_FILES)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(": valid: ") == len(STACK_FILES) >= 5
+    # A site without backups says so where an operator checks the file.
+    assert "Pulumi.local.yaml: valid:" in result.stdout and "backups: DISABLED" in result.stdout
 
 
 def test_validate_command_rejects_a_broken_file_without_a_traceback(tmp_path: Path) -> None:

@@ -37,11 +37,14 @@ def main(argv: list[str]) -> int:
             for layer in ("gateway", "identity", "cache", "monitoring", "logging")
             if getattr(site, layer).enabled
         ]
+        store = site.backups.object_store if site.backups else None
         print(
             f"{name}: valid: site {site.name} ({site.site.region}), profile {site.profile}, "
             f"Kubernetes {site.site.kubernetes_version}, "
             f"{'air-gapped' if site.registry.air_gapped else 'online'}, "
-            f"layers: {', '.join(layers)}; services: {len(site.services)}"
+            f"layers: {', '.join(layers)}; services: {len(site.services)}; "
+            f"certificates: {site.certificates.describe() if site.certificates else 'none (no gateway)'}; "
+            f"backups: {f'to {store.endpoint}' if store else 'DISABLED'}"
         )
         stale = placeholders(Path(name).read_text())
         for path in stale:
