@@ -14,6 +14,7 @@ from natplat.review.render_charts import helm_command, site_facts
 from natplat.review.render_check import (
     SiteFacts,
     check,
+    check_custom_resources,
     check_exposure,
     check_images,
     check_requests,
@@ -247,3 +248,84 @@ def test_monitors_of_cluster_services_select_what_every_cluster_has() -> None:
     wrong = copy.deepcopy(kubelet)
     wrong["spec"]["namespaceSelector"]["matchNames"] = ["platform-monitoring"]
     assert check_service_monitors([wrong], FACTS)
+
+
+OBJECT_STORE_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "objectstores.barmancloud.cnpg.io"},
+    "spec": {
+        "group": "barmancloud.cnpg.io",
+        "names": {"kind": "ObjectStore"},
+        "versions": [
+            {
+                "name": "v1",
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "apiVersion": {"type": "string"},
+                            "kind": {"type": "string"},
+                            "metadata": {"type": "object"},
+                            "spec": {
+                                "type": "object",
+                                "properties": {
+                                    "retentionPolicy": {"type": "string"},
+                                    "configuration": {
+                                        "type": "object",
+                                        "properties": {
+                                            "endpointURL": {"type": "string"},
+                                            "endpointCA": {
+                                                "type": "object",
+                                                "properties": {
+                                                    "name": {"type": "string"},
+                                                    "key": {"type": "string"},
+                                                },
+                                            },
+                                        },
+                                    },
+                                    "extra": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                                    "port": {"x-kubernetes-int-or-string": True},
+                                },
+                            },
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def object_store(spec: dict) -> dict:
+    return {
+        "apiVersion": "barmancloud.cnpg.io/v1",
+        "kind": "ObjectStore",
+        "metadata": {"name": "platform-backups", "namespace": "platform-databases"},
+        "spec": spec,
+    }
+
+
+def test_custom_resources_must_match_the_crd_the_charts_render() -> None:
+    """The API server prunes a field its CRD does not know: a misspelt `endpointCa` would leave
+    the backups verifying the store against public CAs only, with nothing said."""
+    good = object_store(
+        {
+            "retentionPolicy": "7d",
+            "configuration": {
+                "endpointURL": "https://s3.example",
+                "endpointCA": {"name": "t", "key": "ca.crt"},
+            },
+            "extra": {"anything": {"goes": 1}},
+            "port": "https",
+        }
+    )
+    assert check_custom_resources([OBJECT_STORE_CRD, good], FACTS) == []
+    typo = object_store({"configuration": {"endpointCa": {"name": "t", "key": "ca.crt"}}})
+    (problem,) = check_custom_resources([OBJECT_STORE_CRD, typo], FACTS)
+    assert problem.startswith("ObjectStore platform-databases/platform-backups: spec.configuration:")
+    assert "'endpointCa' was unexpected" in problem
+    wrong_type = object_store({"retentionPolicy": 7})
+    assert check_custom_resources([OBJECT_STORE_CRD, wrong_type], FACTS)
+    # Without the CRD in the render (a resource of an operator applied from a manifest), no judgement.
+    assert check_custom_resources([typo], FACTS) == []

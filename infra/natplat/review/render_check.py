@@ -11,7 +11,10 @@ NodePort GUI; these rules catch that class of fault:
 - no Service of type NodePort or LoadBalancer but the gateway's proxy;
 - no Role or ClusterRole grants read on Secrets, except the operators' own (listed with reasons);
 - every ServiceMonitor selects at least one Service, on a port that Service has;
-- every container, init containers included, requests CPU and memory.
+- every container, init containers included, requests CPU and memory;
+- every custom resource is valid against the schema of the CRD the pinned charts render for it,
+  unknown fields refused (a misspelt field of an operator's resource is otherwise dropped by the
+  API server, silently, and the feature it meant never runs).
 """
 
 from __future__ import annotations
@@ -245,7 +248,54 @@ def check_requests(objects: Iterable[Mapping[str, Any]], facts: SiteFacts) -> li
     return problems
 
 
-CHECKS = (check_images, check_exposure, check_secret_readers, check_service_monitors, check_requests)
+def _schema(node: Any) -> Any:
+    """A CRD's OpenAPI schema as a JSON schema that refuses unknown fields: Kubernetes prunes
+    them where `x-kubernetes-preserve-unknown-fields` is not set, so there they are refused."""
+    if isinstance(node, list):
+        return [_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _schema(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
+    if node.get("x-kubernetes-int-or-string"):
+        out["type"] = ["integer", "string"]
+    preserve = node.get("x-kubernetes-preserve-unknown-fields")
+    if "properties" in out and "additionalProperties" not in out and not preserve:
+        out["additionalProperties"] = False
+    return out
+
+
+def check_custom_resources(objects: Iterable[Mapping[str, Any]], facts: SiteFacts) -> list[str]:
+    import jsonschema  # noqa: PLC0415 - the render job's dependency, not the program's
+
+    objects = list(objects)
+    schemas: dict[tuple[str, str], Any] = {}
+    for crd in (o for o in objects if o.get("kind") == "CustomResourceDefinition"):
+        spec = crd.get("spec") or {}
+        for version in spec.get("versions") or []:
+            schema = (version.get("schema") or {}).get("openAPIV3Schema")
+            if schema:
+                key = (f"{spec.get('group')}/{version.get('name')}", (spec.get("names") or {}).get("kind"))
+                schemas[key] = _schema(schema)
+    problems = []
+    for obj in objects:
+        schema = schemas.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
+        if schema is None:
+            continue
+        schema = {**schema, "properties": {**schema.get("properties", {}), "metadata": {"type": "object"}}}
+        for error in sorted(jsonschema.Draft7Validator(schema).iter_errors(obj), key=lambda e: list(e.path)):
+            where = ".".join(str(part) for part in error.absolute_path) or "(object)"
+            problems.append(f"{_name(obj)}: {where}: {error.message[:200]}")
+    return problems
+
+
+CHECKS = (
+    check_images,
+    check_exposure,
+    check_secret_readers,
+    check_service_monitors,
+    check_requests,
+    check_custom_resources,
+)
 
 
 def check(objects: Iterable[Mapping[str, Any]], facts: SiteFacts) -> list[str]:
