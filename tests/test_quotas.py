@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness import ROOT, ProgramRun
+from natplat.layers.certificates import SOLVER_RESOURCES
+from natplat.layers.identity.keycloak import OPERATOR_RESOURCES as KEYCLOAK_OPERATOR_RESOURCES
 from natplat.spec.quantities import byte_count, cpu_millicores
 from natplat.spec.stackfile import load_stack_file
 
@@ -70,8 +72,36 @@ def budgets(run: ProgramRun) -> dict[str, Budget]:
                 )
         if resource.kind in {"Kibana", "Logstash"}:
             ns(namespace).add(spec["podTemplate"]["spec"]["containers"][0]["resources"], spec["count"])
+    _identity(run, ns)
     _charts(run, ns)
     return out
+
+
+def _identity(run: ProgramRun, ns: Any) -> None:
+    """Operators' resources of the identity layer, the Keycloak Operator, and ACME solver pods."""
+    for resource in run.resources:
+        spec = resource.inputs.get("spec") or {}
+        namespace = resource.metadata.get("namespace")
+        # Operators' resources of the identity layer: Keycloak's instances (a StatefulSet the
+        # operator rolls one pod at a time), PostgreSQL's (CloudNativePG replaces one instance at
+        # a time) with the Barman Cloud sidecar the plugin injects into each.
+        if resource.kind == "Keycloak":
+            ns(namespace).add(spec["resources"], spec["instances"])
+        if resource.kind == "Cluster":
+            ns(namespace).add(spec["resources"], spec["instances"])
+            if spec.get("plugins"):
+                (store,) = [r.inputs["spec"] for r in run.resources if r.kind == "ObjectStore"]
+                sidecar = store["instanceSidecarConfiguration"]["resources"]
+                ns(namespace).add(sidecar, spec["instances"], pod=False)
+    # An ACME HTTP-01 challenge runs a solver pod where the host's certificate is.
+    issuers = [r.inputs["spec"] for r in run.resources if r.kind == "ClusterIssuer"]
+    if any(
+        "http01" in solver for issuer in issuers for solver in (issuer.get("acme") or {}).get("solvers", [])
+    ):
+        for namespace in {r.metadata["namespace"] for r in run.resources if r.kind == "Certificate"}:
+            ns(namespace).add(SOLVER_RESOURCES, 1)
+    if [r for r in run.resources if r.kind == "Keycloak"]:
+        ns("platform-identity").add(KEYCLOAK_OPERATOR_RESOURCES, 2)  # from its manifest, one surge pod
 
 
 def _charts(run: ProgramRun, ns: Any) -> None:
@@ -107,6 +137,15 @@ def _charts(run: ProgramRun, ns: Any) -> None:
         monitoring.add(values["kube-state-metrics"]["resources"], 2)
     if "eck-operator" in charts:
         ns("platform-logging").add(chart_values(run, "eck-operator")["resources"], 1)
+    if "cnpg" in charts:
+        ns("platform-databases").add(chart_values(run, "cnpg")["resources"], 2)
+    if "plugin-barman-cloud" in charts:
+        ns("platform-databases").add(chart_values(run, "plugin-barman-cloud")["resources"], 2)
+    if "cert-manager" in charts:
+        values = chart_values(run, "cert-manager")
+        certificates = ns("platform-certificates")
+        for part in (values, values["webhook"], values["cainjector"]):
+            certificates.add(part["resources"], part["replicaCount"] + 1)
 
 
 def test_every_namespace_quota_holds_its_workloads_at_their_largest(run: ProgramRun) -> None:

@@ -46,6 +46,10 @@ LOCAL_CA_DAYS = 3650
 SOLVER_LABELS = {"acme.cert-manager.io/http01-solver": "true"}
 """cert-manager labels the HTTP-01 solver pods it creates so (pkg/issuer/acme/http/pod.go)."""
 SOLVER_PORT = 8089
+SOLVER_RESOURCES = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}
+"""One HTTP-01 solver pod per pending challenge, in the namespace of the host's certificate: the
+namespace quotas leave room for one. (cert-manager's default CPU limit of 100m stays: it has no
+flag to drop it.)"""
 WEBHOOK_PORT = 10250
 METRICS_PORT = 9402
 DNS_PORT = 53
@@ -125,9 +129,9 @@ def chart_values(args: CertificatesArgs) -> dict[str, Any]:
         # The solver pods the controller starts: from the site's registry, sized, prioritised.
         "acmesolver": {"image": image("acmesolver")},
         "extraArgs": [
-            "--acme-http01-solver-resource-request-cpu=10m",
-            "--acme-http01-solver-resource-request-memory=32Mi",
-            "--acme-http01-solver-resource-limits-memory=64Mi",
+            f"--acme-http01-solver-resource-request-cpu={SOLVER_RESOURCES['requests']['cpu']}",
+            f"--acme-http01-solver-resource-request-memory={SOLVER_RESOURCES['requests']['memory']}",
+            f"--acme-http01-solver-resource-limits-memory={SOLVER_RESOURCES['limits']['memory']}",
         ],
         # The metrics Service; its ServiceMonitor is the program's (CertManager.monitor).
         "prometheus": {"enabled": True, "servicemonitor": {"enabled": False}},
