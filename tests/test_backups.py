@@ -84,9 +84,13 @@ def test_elasticsearch_gets_the_store_client_and_its_keys_through_the_keystore(r
     assert es["secureSettings"] == [{"secretName": CREDENTIALS_SECRET}]
     for node_set in es["nodeSets"]:
         config = node_set["config"]
-        assert config["s3.client.default.endpoint"] == store.endpoint.removeprefix("https://")
-        assert config["s3.client.default.protocol"] == "https"
+        # Elasticsearch 9's S3ClientSettings: the endpoint as a full https:// URI (its `protocol`
+        # setting is deprecated, read only for an endpoint without a scheme).
+        assert config["s3.client.default.endpoint"] == store.endpoint.rstrip("/")
+        assert config["s3.client.default.endpoint"].startswith("https://")
+        assert "s3.client.default.protocol" not in config
         assert config["s3.client.default.path_style_access"] is store.path_style
+        assert config["s3.client.default.region"] == store.region
     secret = one(run, "Secret", CREDENTIALS_SECRET)
     assert secret.metadata["namespace"] == "platform-logging"
     for key in ("s3.client.default.access_key", "s3.client.default.secret_key"):

@@ -77,11 +77,6 @@ class ObjectStore(Settings):
     (`certificates.trustedCertificates` or the site CA)."""
 
     @property
-    def host(self) -> str:
-        """`host[:port]` of the endpoint, as S3 clients' `endpoint` settings take it."""
-        return urlsplit(self.endpoint).netloc
-
-    @property
     def port(self) -> int:
         """The endpoint's port, which the backups' network policies open."""
         return urlsplit(self.endpoint).port or 443

@@ -62,9 +62,10 @@ keytool in tests/test_backups.py."""
 def client_config(snapshots: Snapshots) -> dict[str, Any]:
     """The default S3 client's settings, for every node's `elasticsearch.yml`."""
     store = snapshots.store
+    # Elasticsearch 9 (repository-s3 on the AWS SDK v2, S3ClientSettings): `endpoint` takes the
+    # whole https:// URI; `protocol` is deprecated, used only for an endpoint without a scheme.
     return {
-        "s3.client.default.endpoint": store.host,
-        "s3.client.default.protocol": "https",
+        "s3.client.default.endpoint": store.endpoint,
         "s3.client.default.path_style_access": store.path_style,
         "s3.client.default.region": store.region,
     }
