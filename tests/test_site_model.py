@@ -402,6 +402,13 @@ BAD_CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
         "trusts no CA of its own",
     ),
     (
+        "virtual-hosted-in-house-store",
+        "staging",
+        _set("backups", ["objectStore", "pathStyle"], False),
+        "backups.objectStore.pathStyle",
+        "always address a store outside amazonaws.com path-style",
+    ),
+    (
         "bucket-name-typo",
         "coast",
         _set("backups", ["objectStore", "bucket"], "Platform_Coast"),

@@ -77,6 +77,13 @@ class ObjectStore(Settings):
     (`certificates.trustedCertificates` or the site CA)."""
 
     @property
+    def on_aws(self) -> bool:
+        """Whether the store is AWS S3 itself (botocore addresses it virtual-hosted, any other
+        endpoint path-style)."""
+        host = urlsplit(self.endpoint).hostname or ""
+        return host == "amazonaws.com" or host.endswith(".amazonaws.com")
+
+    @property
     def port(self) -> int:
         """The endpoint's port, which the backups' network policies open."""
         return urlsplit(self.endpoint).port or 443

@@ -570,6 +570,13 @@ class Site(Settings):
                 "to run this site without backups, deliberately",
             )
         store = self.backups.object_store
+        if store is not None and not store.path_style and not store.on_aws and self.identity.enabled:
+            raise problem(
+                "backups.objectStore.pathStyle",
+                "is false, but the identity database's backups (barman-cloud, through botocore) "
+                "always address a store outside amazonaws.com path-style: a store that only takes "
+                "virtual-hosted addressing cannot hold them",
+            )
         if self.identity.database_recovery is not None and store is None:
             raise problem(
                 "identity.databaseRecovery",
