@@ -6,7 +6,9 @@ from __future__ import annotations
 import copy
 import datetime
 from typing import Any
+from unittest import mock
 
+import pulumi
 import pytest
 import yaml
 from cryptography import x509
@@ -16,7 +18,15 @@ from cryptography.x509.oid import NameOID
 
 from conftest import stack_run
 from harness import PLACEHOLDER, ROOT, ProgramRun, run_program, secret_at
-from natplat.layers.certificates import CA_SECRET, DNS_SECRET, SITE_ISSUER, SOLVER_LABELS, SOLVER_PORT
+from natplat.layers.certificates import (
+    CA_SECRET,
+    DNS_SECRET,
+    SITE_ISSUER,
+    SOLVER_LABELS,
+    SOLVER_PORT,
+    HostCertificate,
+)
+from natplat.layers.gateway.routes import IngressTls
 from natplat.spec.catalog import CERT_MANAGER_CHART
 from natplat.spec.certificates import LETS_ENCRYPT, SiteCa, ca_problem
 from natplat.spec.sensitive import SecretValue
@@ -210,14 +220,10 @@ def test_kong_has_no_default_certificate_when_the_issuer_makes_one_per_host(run:
 # ---------------------------------------------------------------------------- provided mode
 
 
-@pytest.fixture(scope="module")
-def provided(tmp_path_factory: pytest.TempPathFactory) -> ProgramRun:
-    """coast, with a certificate made elsewhere instead of an issuer."""
+def _coast_variant(tmp_path_factory: pytest.TempPathFactory, name: str, change: Any) -> ProgramRun:
     document = yaml.safe_load((ROOT / "stacks" / "Pulumi.coast.yaml").read_text())
-    secret = {"secure": "v1:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAAAA"}
-    document["config"]["national-platform:certificates"] = {"issuer": "provided"}
-    document["config"]["national-platform:gateway"]["tls"] = {"certificate": secret, "key": secret}
-    project = tmp_path_factory.mktemp("provided")
+    change(document["config"])
+    project = tmp_path_factory.mktemp(name)
     (project / "Pulumi.yaml").write_text((ROOT / "Pulumi.yaml").read_text())
     (project / "stacks").mkdir()
     path = project / "stacks" / "Pulumi.coast.yaml"
@@ -225,6 +231,59 @@ def provided(tmp_path_factory: pytest.TempPathFactory) -> ProgramRun:
     run = run_program(path, project_dir=project)
     assert run.error is None, run.error
     return run
+
+
+SECRET = {"secure": "v1:AAAAAAAAAAAAAAAA:AAAAAAAAAAAAAAAAAAAAAAAA"}
+
+
+@pytest.fixture(scope="module")
+def moving(tmp_path_factory: pytest.TempPathFactory) -> ProgramRun:
+    """coast moving onto its issuer: the provided certificate kept as Kong's default meanwhile."""
+
+    def change(config: dict[str, Any]) -> None:
+        config["national-platform:gateway"]["tls"] = {"certificate": SECRET, "key": SECRET}
+
+    return _coast_variant(tmp_path_factory, "moving", change)
+
+
+def test_a_site_moving_onto_an_issuer_keeps_its_certificate_until_each_host_has_its_own(
+    moving: ProgramRun,
+) -> None:
+    (kong,) = [r.inputs for r in moving.of_type("kubernetes:helm.sh/v4:Chart") if r.name == "kong"]
+    assert kong["values"]["env"]["ssl_cert"] == "/etc/secrets/kong-proxy-tls/tls.crt"
+    assert [r for r in moving.kubernetes("Secret") if r.metadata["name"] == "kong-proxy-tls"]
+    assert len(moving.kubernetes("Certificate")) == 4
+    assert all(r.inputs["spec"]["tls"] for r in moving.kubernetes("Ingress"))
+
+
+def test_pulumi_waits_for_each_certificate_to_be_issued(run: ProgramRun) -> None:
+    """One that cannot be issued fails the update where it is seen (pulumi-kubernetes reads the
+    `pulumi.com/waitFor` annotation), after ISSUE_TIMEOUT."""
+    assert run.kubernetes("Certificate")
+    for certificate in run.kubernetes("Certificate"):
+        assert certificate.metadata["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+
+
+def test_an_ingress_waits_for_its_certificate() -> None:
+    """The Ingress names the Secret and depends on the Certificate (mocks do not record
+    dependencies: the helper every Ingress goes through is checked instead)."""
+    marker = mock.Mock(spec=pulumi.Resource)
+    tls = IngressTls.of("api.example.gov", HostCertificate("api-tls", marker))
+    (entry,) = tls.tls or []
+    assert (entry.hosts, entry.secret_name) == (["api.example.gov"], "api-tls")
+    assert tls.opts(pulumi.ResourceOptions()).depends_on == [marker]
+    assert IngressTls.of("api.example.gov", None) == IngressTls()
+
+
+@pytest.fixture(scope="module")
+def provided(tmp_path_factory: pytest.TempPathFactory) -> ProgramRun:
+    """coast, with a certificate made elsewhere instead of an issuer."""
+
+    def change(config: dict[str, Any]) -> None:
+        config["national-platform:certificates"] = {"issuer": "provided"}
+        config["national-platform:gateway"]["tls"] = {"certificate": SECRET, "key": SECRET}
+
+    return _coast_variant(tmp_path_factory, "provided", change)
 
 
 def test_a_provided_certificate_is_kongs_default_for_every_host(provided: ProgramRun) -> None:

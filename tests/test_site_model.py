@@ -308,13 +308,6 @@ BAD_CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
         "gateway.tls",
         "is required with certificates.issuer: provided",
     ),
-    (
-        "tls-beside-an-issuer",
-        "capital",
-        _set("gateway", ["tls"], {"certificate": SECRET, "key": SECRET}),
-        "gateway.tls",
-        "is only used with certificates.issuer: provided",
-    ),
     ("site-without-certificates", "coast", _delete("certificates", []), "certificates", "is required"),
     (
         "self-signed-on-a-real-cluster",

@@ -37,6 +37,8 @@ SITE_ISSUER = "platform"
 CA_SECRET = "platform-site-ca"  # noqa: S105 - a Secret's name
 ACME_ACCOUNT_SECRET = "platform-acme-account"  # noqa: S105 - a Secret's name
 DNS_SECRET = "platform-dns01"  # noqa: S105 - a Secret's name
+ISSUE_TIMEOUT = "15m"
+"""How long `pulumi up` waits for a host's certificate to be issued (ACME included)."""
 CERTIFICATE_DAYS = 90
 RENEW_DAYS = 30
 """A certificate the site CA signs lives 90 days and is renewed 30 days before it expires; the
@@ -201,6 +203,14 @@ def acme_spec(acme: AcmeIssuer, trusted: tuple[str, ...], solver_pod: dict[str, 
     return spec
 
 
+@dataclass(frozen=True)
+class HostCertificate:
+    """A public host's certificate: the Secret its Ingress names, and the resource to wait for."""
+
+    secret: str
+    resource: pulumi.Resource
+
+
 @dataclass
 class PublicCertificates:
     """What a layer that publishes a host uses to get its certificate from the site's issuer."""
@@ -221,21 +231,37 @@ class PublicCertificates:
         namespace: PlacedNamespace,
         component: str,
         opts: pulumi.ResourceOptions,
-    ) -> str | None:
-        """The TLS Secret an Ingress for `host` in `namespace` names, creating its Certificate
-        (and, for HTTP-01, once per namespace, the policy that lets Kong reach the solver pods
-        cert-manager starts there). None when the site provides its certificate (Kong's default
-        certificate serves every host)."""
+    ) -> HostCertificate | None:
+        """The certificate of `host`, issued in `namespace` (where its Ingress is), and, for
+        HTTP-01, once per namespace, the policy that lets Kong reach the solver pods cert-manager
+        starts there. None when the site provides its certificate (Kong's default serves every
+        host).
+
+        `pulumi up` waits for the certificate to be issued (Ready), up to ISSUE_TIMEOUT, and the
+        Ingress that names it waits for that: a host moves onto its certificate only once it
+        exists, and a certificate that cannot be issued fails the update where it is seen."""
         if self.issuer is None:
             return None
         label = host.split(".", 1)[0]
         secret = f"{label}-tls"
-        with_issuer = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(self.after)))
-        k8s.apiextensions.CustomResource(
+        with_issuer = pulumi.ResourceOptions.merge(
+            opts,
+            pulumi.ResourceOptions(
+                depends_on=list(self.after),
+                custom_timeouts=pulumi.CustomTimeouts(create=ISSUE_TIMEOUT, update=ISSUE_TIMEOUT),
+            ),
+        )
+        certificate = k8s.apiextensions.CustomResource(
             f"certificate-{label}",
             api_version="cert-manager.io/v1",
             kind="Certificate",
-            metadata=metadata(self.site, secret, component, namespace=namespace.ready),
+            metadata=metadata(
+                self.site,
+                secret,
+                component,
+                namespace=namespace.ready,
+                annotations={"pulumi.com/waitFor": "condition=Ready"},
+            ),
             spec={
                 "secretName": secret,
                 "dnsNames": [host],
@@ -264,7 +290,7 @@ class PublicCertificates:
                 ),
                 opts=opts,
             )
-        return secret
+        return HostCertificate(secret, certificate)
 
 
 class CertManager(pulumi.ComponentResource):

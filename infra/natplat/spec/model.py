@@ -545,12 +545,6 @@ class Site(Settings):
             )
         if certificates.issuer == "provided" and self.gateway.tls is None:
             raise problem("gateway.tls", "is required with certificates.issuer: provided")
-        if certificates.issuer != "provided" and self.gateway.tls is not None:
-            raise problem(
-                "gateway.tls",
-                f"is only used with certificates.issuer: provided (this site's issuer, "
-                f"{certificates.issuer}, issues and renews every host's certificate)",
-            )
         acme = certificates.acme
         if acme is not None and self.registry.air_gapped and not acme.private:
             raise problem(

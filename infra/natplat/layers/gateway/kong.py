@@ -89,8 +89,10 @@ class GatewayArgs:
 
     @property
     def provided_certificate(self) -> bool:
-        """Whether Kong serves the stack file's certificate (`gateway.tls`) for every host."""
-        return self.certificates is None or self.certificates.issuer is None
+        """Whether Kong has the stack file's certificate (`gateway.tls`) as its default: for every
+        host with `certificates.issuer: provided`; beside an issuer, for hosts whose own
+        certificate is not issued yet (a site moving onto an issuer) and clients without SNI."""
+        return self.gateway.tls is not None
 
     @staticmethod
     def from_site(
@@ -291,7 +293,7 @@ class KongGateway(pulumi.ComponentResource):
         self._consumer(args, after_chart)
         self._network_policy(args, child)
         # The API host's certificate, where the services' Ingresses are (each names its Secret).
-        api_tls = (
+        api_certificate = (
             args.certificates.for_host(
                 f"{args.gateway.hostname}.{args.domain}",
                 namespace=args.routes_namespace,
@@ -309,7 +311,7 @@ class KongGateway(pulumi.ComponentResource):
             namespace=args.namespace,
             pod_labels=KONG_POD_LABELS,
             certificates=args.certificates,
-            api_tls_secret=api_tls,
+            api_certificate=api_certificate,
         )
         if args.load_balancer:
             self.proxy_address = f"https://{args.namespace.service_host(PROXY_SERVICE)} (LoadBalancer)"

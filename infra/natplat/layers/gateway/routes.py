@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from natplat.blocks.labels import metadata
 from natplat.layers.baseline import PlacedNamespace
-from natplat.layers.certificates import PublicCertificates
+from natplat.layers.certificates import HostCertificate, PublicCertificates
 
 INGRESS_CLASS = "kong"
 
@@ -53,20 +53,18 @@ class GatewayRoutes:
     pod_labels: Mapping[str, str]
     """Labels of Kong's pods, for the services' ingress policies."""
     certificates: PublicCertificates | None = None
-    api_tls_secret: str | None = None
-    """The API host's certificate Secret in the services' namespace (None: Kong's default)."""
+    api_certificate: HostCertificate | None = None
+    """The API host's certificate, in the services' namespace (None: Kong's default)."""
 
     def tls(
         self, host: str, *, namespace: PlacedNamespace, component: str, opts: pulumi.ResourceOptions
-    ) -> list[k8s.networking.v1.IngressTLSArgs] | None:
+    ) -> IngressTls:
         """The `tls` of an Ingress for `host` in `namespace`, its certificate issued on the way."""
         return ingress_tls(self.certificates, host, namespace=namespace, component=component, opts=opts)
 
-    def api_tls(self, host: str) -> list[k8s.networking.v1.IngressTLSArgs] | None:
+    def api_tls(self, host: str) -> IngressTls:
         """The `tls` of a service's Ingress on the API host (its certificate is the gateway's)."""
-        if self.api_tls_secret is None:
-            return None
-        return [k8s.networking.v1.IngressTLSArgs(hosts=[host], secret_name=self.api_tls_secret)]
+        return IngressTls.of(host, self.api_certificate)
 
     def annotations(self, *, public: bool) -> dict[str, str]:
         plugins = self.public_plugins if public else self.guarded_plugins
@@ -81,6 +79,26 @@ class GatewayRoutes:
         }
 
 
+@dataclass(frozen=True)
+class IngressTls:
+    """The `tls` of an Ingress, and what the Ingress waits for: its certificate, issued."""
+
+    tls: list[k8s.networking.v1.IngressTLSArgs] | None = None
+    after: tuple[pulumi.Resource, ...] = ()
+
+    @staticmethod
+    def of(host: str, certificate: HostCertificate | None) -> IngressTls:
+        if certificate is None:
+            return IngressTls()
+        return IngressTls(
+            [k8s.networking.v1.IngressTLSArgs(hosts=[host], secret_name=certificate.secret)],
+            (certificate.resource,),
+        )
+
+    def opts(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(self.after)))
+
+
 def ingress_tls(
     certificates: PublicCertificates | None,
     host: str,
@@ -88,16 +106,16 @@ def ingress_tls(
     namespace: PlacedNamespace,
     component: str,
     opts: pulumi.ResourceOptions,
-) -> list[k8s.networking.v1.IngressTLSArgs] | None:
+) -> IngressTls:
     """The `tls` of an Ingress for `host`: the Secret of the certificate the site's issuer keeps
-    renewed there, or None where the site provides one certificate for every host (Kong's
+    renewed there, or none where the site provides one certificate for every host (Kong's
     default certificate)."""
-    secret = (
+    issued = (
         certificates.for_host(host, namespace=namespace, component=component, opts=opts)
         if certificates
         else None
     )
-    return [k8s.networking.v1.IngressTLSArgs(hosts=[host], secret_name=secret)] if secret else None
+    return IngressTls.of(host, issued)
 
 
 def operator_ui_route(
@@ -121,6 +139,7 @@ def operator_ui_route(
             name=service, port=k8s.networking.v1.ServiceBackendPortArgs(number=port)
         )
     )
+    tls = ingress_tls(certificates, host, namespace=namespace, component=component, opts=opts)
     return k8s.networking.v1.Ingress(
         resource_name,
         metadata=metadata(
@@ -136,7 +155,7 @@ def operator_ui_route(
         ),
         spec=k8s.networking.v1.IngressSpecArgs(
             ingress_class_name=INGRESS_CLASS,
-            tls=ingress_tls(certificates, host, namespace=namespace, component=component, opts=opts),
+            tls=tls.tls,
             rules=[
                 k8s.networking.v1.IngressRuleArgs(
                     host=host,
@@ -150,5 +169,5 @@ def operator_ui_route(
                 )
             ],
         ),
-        opts=opts,
+        opts=tls.opts(opts),
     )

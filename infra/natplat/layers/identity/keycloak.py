@@ -512,6 +512,7 @@ class KeycloakServer(pulumi.ComponentResource):
                 name=KEYCLOAK_SERVICE, port=k8s.networking.v1.ServiceBackendPortArgs(number=HTTP_PORT)
             )
         )
+        tls = args.gateway.tls(args.host, namespace=args.namespace, component="identity", opts=child)
         annotations = args.gateway.annotations(public=True)
         annotations[PUBLIC_ROUTE_ANNOTATION] = (
             "Keycloak's realm endpoints: how people log in and clients get tokens at all"
@@ -527,7 +528,7 @@ class KeycloakServer(pulumi.ComponentResource):
             ),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name=INGRESS_CLASS,
-                tls=args.gateway.tls(args.host, namespace=args.namespace, component="identity", opts=child),
+                tls=tls.tls,
                 rules=[
                     k8s.networking.v1.IngressRuleArgs(
                         host=args.host,
@@ -542,7 +543,7 @@ class KeycloakServer(pulumi.ComponentResource):
                     )
                 ],
             ),
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[server])),
+            opts=tls.opts(pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[server]))),
         )
 
     def _network_policies(self, args: IdentityArgs, child: pulumi.ResourceOptions) -> None:

@@ -312,6 +312,7 @@ class Microservice(pulumi.ComponentResource):
     def _ingress(self, routes: tuple[str, ...], opts: pulumi.ResourceOptions) -> None:
         """The service's guarded routes on the API host (every route of a service needs a token)."""
         args = self._args
+        tls = args.gateway.api_tls(args.host)
         k8s.networking.v1.Ingress(
             f"{args.name}-ingress",
             metadata=metadata(
@@ -323,7 +324,7 @@ class Microservice(pulumi.ComponentResource):
             ),
             spec=k8s.networking.v1.IngressSpecArgs(
                 ingress_class_name=args.gateway.ingress_class,
-                tls=args.gateway.api_tls(args.host),
+                tls=tls.tls,
                 rules=[
                     k8s.networking.v1.IngressRuleArgs(
                         host=args.host,
@@ -345,5 +346,5 @@ class Microservice(pulumi.ComponentResource):
                     )
                 ],
             ),
-            opts=opts,
+            opts=tls.opts(opts),
         )
