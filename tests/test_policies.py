@@ -225,6 +225,25 @@ CASES: list[tuple[str, str, dict, dict, dict]] = [
         {},
     ),
     (
+        "hosts-have-certificates",
+        "kubernetes:networking.k8s.io/v1:Ingress",
+        {
+            "metadata": {"name": "x"},
+            "spec": {
+                "tls": [{"hosts": ["api.capital.example.gov"], "secretName": "api-tls"}],
+                "rules": [{"host": "api.capital.example.gov"}, {"host": "grafana.capital.example.gov"}],
+            },
+        },
+        {
+            "metadata": {"name": "x"},
+            "spec": {
+                "tls": [{"hosts": ["api.capital.example.gov"], "secretName": "api-tls"}],
+                "rules": [{"host": "api.capital.example.gov"}],
+            },
+        },
+        {"issuedCertificates": True},
+    ),
+    (
         "routes-require-tokens",
         "kubernetes:networking.k8s.io/v1:Ingress",
         {
@@ -502,3 +521,14 @@ def test_the_keystore_init_container_is_declared_only_for_a_cluster_with_secure_
     ]
     assert "elastic-internal-init-keystore" not in plain
     assert keyed == [*plain, "elastic-internal-init-keystore"]
+
+
+def test_a_site_with_a_provided_certificate_needs_no_tls_per_host() -> None:
+    """Kong's default certificate (gateway.tls) serves every host there."""
+    bare = {"metadata": {"name": "x"}, "spec": {"rules": [{"host": "api.capital.example.gov"}]}}
+    ingress = "kubernetes:networking.k8s.io/v1:Ingress"
+    assert (
+        violations("hosts-have-certificates", ingress, bare, settings={**SITE, "issuedCertificates": False})
+        == []
+    )
+    assert violations("hosts-have-certificates", ingress, bare, settings={**SITE, "issuedCertificates": True})

@@ -293,6 +293,27 @@ def _routes_need_tokens(args: ResourceValidationArgs, report: ReportViolation) -
             )
 
 
+def _hosts_have_certificates(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """Where the site's issuer makes a certificate per host, every host an Ingress routes is in
+    its `tls` with a Secret: a host left out would be served Kong's default certificate (a
+    provided one, or Kong's own self-signed)."""
+    if args.resource_type != "kubernetes:networking.k8s.io/v1:Ingress" or not config(args).get(
+        "issuedCertificates"
+    ):
+        return
+    spec = args.props.get("spec") or {}
+    covered = {
+        host
+        for entry in spec.get("tls") or []
+        if entry.get("secretName")
+        for host in entry.get("hosts") or []
+    }
+    for rule in spec.get("rules") or []:
+        host = rule.get("host")
+        if host and host not in covered:
+            report(f"{args.name}: host {host} has no certificate in the Ingress's tls (one per host)")
+
+
 # ---------------------------------------------------------------------------- hygiene
 
 
@@ -468,6 +489,7 @@ CHART_OBJECT_STANCE: dict[str, str] = {
     "host-access-only-for-node-agents": "enforced: only the node agents' namespace (data) reads host paths",
     "exposure-only-through-the-gateway": "enforced: chart Services but the gateway proxy stay ClusterIP",
     "routes-require-tokens": "enforced: charts route nothing themselves (their Ingresses are off)",
+    "hosts-have-certificates": "enforced: charts route nothing themselves (their Ingresses are off)",
     "charts-pinned": "applies to the chart resources themselves",
     "no-secrets-in-config-maps": "enforced on chart ConfigMaps as on the program's",
     "common-labels": "enforced: the program's chart transform labels every chart object",
@@ -495,6 +517,7 @@ SITE_SCHEMA = PolicyConfigSchema(
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
         },
         "jwtPlugin": {"type": "string"},
+        "issuedCertificates": {"type": "boolean"},
         "highAvailability": {"type": "boolean"},
         "singletons": {"type": "array", "items": {"type": "string"}},
         "singletonReasons": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -570,6 +593,11 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         "routes-require-tokens",
         "Every Ingress carries the jwt plugin unless it is on the public allow-list and says why.",
         _routes_need_tokens,
+    ),
+    _policy(
+        "hosts-have-certificates",
+        "Where the site's issuer makes certificates, every host an Ingress routes names its own.",
+        _hosts_have_certificates,
     ),
     _policy("charts-pinned", "Helm charts are pinned to an exact version.", _chart_pinned),
     _policy(

@@ -31,6 +31,7 @@ POLICY_NAMES = (
     "host-access-only-for-node-agents",
     "exposure-only-through-the-gateway",
     "routes-require-tokens",
+    "hosts-have-certificates",
     "charts-pinned",
     "no-secrets-in-config-maps",
     "common-labels",
@@ -86,6 +87,7 @@ def site_settings(site: Site) -> dict[str, Any]:
             for label in PUBLIC_ALLOW_LIST
         },
         "jwtPlugin": JWT_PLUGIN,
+        "issuedCertificates": site.certificates is not None and site.certificates.managed,
         "highAvailability": site.profile != "small",
         "singletons": sorted(SINGLETONS),
         "singletonReasons": dict(sorted(SINGLETONS.items())),
