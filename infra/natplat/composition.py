@@ -18,7 +18,6 @@ from natplat.layers.logs.stack import LoggingStack
 from natplat.layers.monitoring import MonitoringArgs, MonitoringStack
 from natplat.layers.services.layer import PlatformServices, ServicesArgs
 from natplat.layers.signing import JwtChain, TokenSigningKey
-from natplat.spec.backups import BACKUP_POLICIES
 from natplat.spec.model import Site
 
 
@@ -29,14 +28,14 @@ def realm_issuer(site: Site) -> str:
 
 def backup_status(site: Site) -> str:
     """What the site backs up, where, how often: a stack output and a plan summary column."""
-    if site.backups is None or site.backups.object_store is None:
+    store, policy = site.object_store, site.backup_policy
+    if store is None or policy is None:
         return "disabled"
-    store = site.backups.object_store
-    policy = BACKUP_POLICIES[site.profile]
     parts = []
     if site.logging.enabled:
-        days = min(policy.snapshot_retention_days, site.logging.retention_days)
-        parts.append(f"Elasticsearch every {policy.snapshot_every_hours} h, kept {days} d")
+        parts.append(
+            f"Elasticsearch every {policy.snapshot_every_hours} h, kept {site.snapshot_retention_days} d"
+        )
     if site.identity.enabled:
         parts.append(f"identity database daily + WAL, kept {policy.database_retention_days} d")
     return (

@@ -467,6 +467,13 @@ def trust_bundle(site: Site) -> pulumi.Output[str] | None:
     )
 
 
+def store_trust(site: Site) -> pulumi.Output[str] | None:
+    """The CA certificates a client of the site's object store verifies it with: the site's own
+    (`trust_bundle`) when the store says `trust: site`; None for a publicly trusted store."""
+    store = site.object_store
+    return trust_bundle(site) if store is not None and store.trust == "site" else None
+
+
 def distribute_trust(
     site: str,
     bundle: pulumi.Input[str],

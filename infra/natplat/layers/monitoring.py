@@ -30,7 +30,7 @@ from natplat.layers.certificates import PublicCertificates
 from natplat.layers.gateway.routes import operator_ui_route
 from natplat.observability.alert_rules import BackupAlerting, rule_groups
 from natplat.observability.dashboards import dashboards
-from natplat.spec.backups import BACKUP_POLICIES, SNAPSHOT_POLICY, SNAPSHOT_REPOSITORY, BackupPolicy
+from natplat.spec.backups import SNAPSHOT_POLICY, SNAPSHOT_REPOSITORY, BackupPolicy
 from natplat.spec.catalog import (
     KUBE_PROMETHEUS_STACK_CHART,
     MONITORING_IMAGES,
@@ -162,7 +162,7 @@ class MonitoringArgs:
             identity_enabled=site.identity.enabled,
             pull_secret=pull_secret,
             certificates=certificates,
-            backup_policy=BACKUP_POLICIES[site.profile] if site.backups and site.backups.enabled else None,
+            backup_policy=site.backup_policy,
         )
 
     @property
@@ -570,7 +570,7 @@ class MonitoringStack(pulumi.ComponentResource):
                 policy.NetworkPolicyEgressRuleArgs(
                     to=[policy.NetworkPolicyPeerArgs(namespace_selector=everything)]
                 ),
-                policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(9100, 10250)),
+                netpol.outwards(9100, 10250),
             ],
         )
         smarthost_port = (
@@ -582,7 +582,7 @@ class MonitoringStack(pulumi.ComponentResource):
             "alertmanager-notifies",
             ALERTMANAGER_POD_LABELS,
             ["Egress"],
-            egress=[policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(smarthost_port, 443))],
+            egress=[netpol.outwards(smarthost_port, 443)],
         )
         if args.gateway_namespace is not None:
             make(

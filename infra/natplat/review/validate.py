@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
             for layer in ("gateway", "identity", "cache", "monitoring", "logging")
             if getattr(site, layer).enabled
         ]
-        store = site.backups.object_store if site.backups else None
+        store = site.object_store
         print(
             f"{name}: valid: site {site.name} ({site.site.region}), profile {site.profile}, "
             f"Kubernetes {site.site.kubernetes_version}, "

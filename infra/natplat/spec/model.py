@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-from natplat.spec.backups import BackupsSection
+from natplat.spec.backups import BACKUP_POLICIES, BackupPolicy, BackupsSection, ObjectStore
 from natplat.spec.catalog import KUBERNETES_VERSIONS
 from natplat.spec.certificates import CertificatesSection
 from natplat.spec.identity import IdentitySection
@@ -490,6 +490,23 @@ class Site(Settings):
     def is_local(self) -> bool:
         return self.cluster.type == "kind"
 
+    @property
+    def object_store(self) -> ObjectStore | None:
+        """Where the site's backups go; None when it runs without backups."""
+        return self.backups.object_store if self.backups else None
+
+    @property
+    def backup_policy(self) -> BackupPolicy | None:
+        """How often and how long the site backs up (its profile's policy); None without backups."""
+        return BACKUP_POLICIES[self.profile] if self.object_store else None
+
+    @property
+    def snapshot_retention_days(self) -> int | None:
+        """How long Elasticsearch snapshots are kept: the profile's retention, capped by
+        `logging.retentionDays`, so that a backup never keeps logs the site's own rule deletes."""
+        policy = self.backup_policy
+        return min(policy.snapshot_retention_days, self.logging.retention_days) if policy else None
+
     def host(self, label: str) -> str:
         """The fully qualified name of a public host of this site, e.g. api.<domain>."""
         return f"{label}.{self.site.domain}"
@@ -563,7 +580,7 @@ class Site(Settings):
                 "(backups.enabled: true and backups.objectStore), or write backups.enabled: false "
                 "to run this site without backups, deliberately",
             )
-        store = self.backups.object_store
+        store = self.object_store
         if store is not None and not store.path_style and not store.on_aws and self.identity.enabled:
             raise problem(
                 "backups.objectStore.pathStyle",

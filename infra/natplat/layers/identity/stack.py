@@ -7,12 +7,11 @@ from dataclasses import dataclass
 import pulumi
 
 from natplat.layers.baseline import PlacedNamespace
-from natplat.layers.certificates import trust_bundle
+from natplat.layers.certificates import store_trust, trust_bundle
 from natplat.layers.gateway.routes import GatewayRoutes
 from natplat.layers.identity.database import DatabaseArgs, DatabaseBackups, KeycloakDatabase
 from natplat.layers.identity.keycloak import IdentityArgs, KeycloakServer
 from natplat.layers.signing import JwtChain
-from natplat.spec.backups import BACKUP_POLICIES
 from natplat.spec.model import Site
 
 
@@ -39,15 +38,10 @@ class IdentityStack(pulumi.ComponentResource):
         super().__init__("platform:identity:IdentityStack", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         site = args.site
-        store = site.backups.object_store if site.backups else None
+        store, policy = site.object_store, site.backup_policy
         backups = (
-            DatabaseBackups(
-                store=store,
-                policy=BACKUP_POLICIES[site.profile],
-                trust=trust_bundle(site) if store.trust == "site" else None,
-                after=args.cert_manager,
-            )
-            if store is not None
+            DatabaseBackups(store=store, policy=policy, trust=store_trust(site), after=args.cert_manager)
+            if store is not None and policy is not None
             else None
         )
         federated = bool(site.identity.federation.oidc or site.identity.federation.ldap)

@@ -18,8 +18,8 @@ import pulumi_kubernetes as k8s
 from natplat.blocks.injected import hardened_declarations
 from natplat.blocks.labels import metadata
 from natplat.layers.baseline import PLATFORM_PRIORITY, PlacedNamespace
-from natplat.layers.certificates import PublicCertificates, trust_bundle
-from natplat.spec.backups import BACKUP_POLICIES, BackupPolicy, ObjectStore
+from natplat.layers.certificates import PublicCertificates, store_trust
+from natplat.spec.backups import BackupPolicy, ObjectStore
 from natplat.spec.catalog import LOGGING_IMAGES, ResolvedImage, resolve_image
 from natplat.spec.model import ElasticsearchSizing, LoggingSection, RegistrySection, Resources, Site, Workload
 from natplat.spec.quantities import byte_count
@@ -76,16 +76,10 @@ class Snapshots:
 
     @staticmethod
     def from_site(site: Site) -> Snapshots | None:
-        if site.backups is None or site.backups.object_store is None:
+        store, policy, days = site.object_store, site.backup_policy, site.snapshot_retention_days
+        if store is None or policy is None or days is None:
             return None
-        store = site.backups.object_store
-        policy = BACKUP_POLICIES[site.profile]
-        return Snapshots(
-            store=store,
-            policy=policy,
-            retention_days=min(policy.snapshot_retention_days, site.logging.retention_days),
-            trust=trust_bundle(site) if store.trust == "site" else None,
-        )
+        return Snapshots(store=store, policy=policy, retention_days=days, trust=store_trust(site))
 
 
 @dataclass(frozen=True)
