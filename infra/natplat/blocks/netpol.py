@@ -44,10 +44,16 @@ KUBERNETES_API_PORTS = (443, 6443)
 """The API server's ports, as a pod reaches it (the `kubernetes` Service, or the server itself)."""
 
 
+def outwards(*ports: int) -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
+    """Egress to any address on these TCP ports: for what lives outside the cluster's pods (the
+    API server, an object store, a directory, a mail relay), whose addresses no rule can name."""
+    return policy.NetworkPolicyEgressRuleArgs(ports=tcp(*ports))
+
+
 def kubernetes_api() -> k8s.networking.v1.NetworkPolicyEgressRuleArgs:
     """Egress to the Kubernetes API, for controllers and operators. Its address is the cluster's,
     not a pod's, so the rule names only the ports."""
-    return policy.NetworkPolicyEgressRuleArgs(ports=tcp(*KUBERNETES_API_PORTS))
+    return outwards(*KUBERNETES_API_PORTS)
 
 
 def from_api_server(port: int) -> k8s.networking.v1.NetworkPolicyIngressRuleArgs:

@@ -507,11 +507,7 @@ class KeycloakDatabase(pulumi.ComponentResource):
                     # The operator and the instance managers watch and update the Kubernetes API.
                     netpol.kubernetes_api(),
                     # Base backups and WAL to the object store (outside the cluster: its port).
-                    *(
-                        [policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(args.backups.store.port))]
-                        if args.backups
-                        else []
-                    ),
+                    *([netpol.outwards(args.backups.store.port)] if args.backups else []),
                 ],
             ),
             opts=child,

@@ -579,7 +579,7 @@ class KeycloakServer(pulumi.ComponentResource):
         federation = args.identity.federation
         if federation.oidc or federation.ldap is not None:
             # Federation: the administrations' identity providers (HTTPS) and directories (LDAPS).
-            egress.append(policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(443, 636)))
+            egress.append(netpol.outwards(443, 636))
         policy.NetworkPolicy(
             "keycloak-server",
             metadata=metadata(args.site, "keycloak-server", "identity", namespace=ns),

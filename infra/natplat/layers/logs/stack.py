@@ -131,7 +131,7 @@ def network_policies(args: LoggingArgs, logstash: LogstashHandle, child: pulumi.
                     match_labels={"elasticsearch.k8s.elastic.co/cluster-name": CLUSTER}
                 ),
                 policy_types=["Egress"],
-                egress=[policy.NetworkPolicyEgressRuleArgs(ports=netpol.tcp(args.backups.store.port))],
+                egress=[netpol.outwards(args.backups.store.port)],
             ),
             opts=child,
         )
