@@ -88,7 +88,7 @@ class GatewayArgs:
     """What the chart waits for: the monitoring layer, whose CRDs its ServiceMonitor needs."""
 
     @property
-    def provided_certificate(self) -> bool:
+    def default_certificate(self) -> bool:
         """Whether Kong has the stack file's certificate (`gateway.tls`) as its default: for every
         host with `certificates.issuer: provided`; beside an issuer, for hosts whose own
         certificate is not issued yet (a site moving onto an issuer) and clients without SNI."""
@@ -142,7 +142,7 @@ def chart_values(args: GatewayArgs, webhook_ca_pem: pulumi.Input[str]) -> dict[s
             "ssl_cert": f"/etc/secrets/{TLS_SECRET}/tls.crt",
             "ssl_cert_key": f"/etc/secrets/{TLS_SECRET}/tls.key",
         }
-        if args.provided_certificate
+        if args.default_certificate
         else {}
     )
     proxy: dict[str, Any] = {
@@ -184,7 +184,7 @@ def chart_values(args: GatewayArgs, webhook_ca_pem: pulumi.Input[str]) -> dict[s
             # (kept by externalTrafficPolicy: Local), so a client cannot forge another's address
             # to slip out of its rate limit.
         },
-        "secretVolumes": [TLS_SECRET] if args.provided_certificate else [],
+        "secretVolumes": [TLS_SECRET] if args.default_certificate else [],
         "extraLabels": {"app.kubernetes.io/part-of": PART_OF, SITE_LABEL: args.site},
         "replicaCount": args.sizing.replicas,
         "resources": {
@@ -265,7 +265,7 @@ class KongGateway(pulumi.ComponentResource):
         super().__init__("platform:gateway:KongGateway", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         ns = args.namespace.ready
-        certificate = self._certificate(args, child) if args.provided_certificate else None
+        certificate = self._certificate(args, child) if args.default_certificate else None
         webhook_ca, webhook_secret = self._webhook_certificate(args, child)
         ingress_class = self._ingress_class(args, child)
         chart = pinned_chart(
