@@ -214,3 +214,54 @@ def test_the_database_operator_metrics_are_scraped_where_there_is_a_prometheus(r
     through a sub-chart the platform does not ship (dashboards are the platform's own)."""
     values = chart(run, "cnpg")["values"]["monitoring"]
     assert values == {"podMonitorEnabled": True, "grafanaDashboard": {"create": False}}
+
+
+# ---------------------------------------------------------------------------- certificates and backups
+
+
+def test_cert_manager_images_are_the_repositories_the_program_gives() -> None:
+    """cert-manager v1.21.1 templates/_helpers.tpl, "cert-manager.image": a set `repository` is
+    taken whole (imageRegistry, imageNamespace and name are then ignored), prefixed only by an
+    `image.registry` the program never sets, and joined to `tag`; deployment.yaml passes the
+    acmesolver's through the same helper as `--acme-http01-solver-image`. So the mirror path the
+    program writes is the image every pod, solver pods included, pulls."""
+    values = chart(stack_run("north"), "cert-manager")["values"]
+    for part in (values, values["webhook"], values["cainjector"], values["acmesolver"]):
+        assert "registry" not in part["image"]
+        assert set(part["image"]) == {"repository", "tag"}
+    # enableCertificateOwnerRef renders --enable-certificate-owner-ref=true (deployment.yaml), and
+    # an explicit minAvailable is what templates/poddisruptionbudget.yaml writes (it defaults to 1
+    # only when neither bound is given).
+    assert values["enableCertificateOwnerRef"] is True
+    assert values["podDisruptionBudget"]["minAvailable"] == 1
+
+
+def test_the_barman_plugins_service_account_is_the_one_the_program_binds() -> None:
+    """plugin-barman-cloud 0.7.0 templates/_helpers.tpl: the fullname is the release name when the
+    release name contains the chart name, and the ServiceAccount is the fullname (serviceAccount
+    .create, the default). The program's own RBAC (rbac.create: false) binds exactly that name."""
+    run = stack_run("north")
+    release = [r for r in run.of_type("kubernetes:helm.sh/v4:Chart") if r.name == "plugin-barman-cloud"]
+    (inputs,) = [r.inputs for r in release]
+    assert "plugin-barman-cloud" in inputs["name"]
+    assert inputs["values"]["rbac"] == {"create": False}
+    assert "serviceAccount" not in inputs["values"]
+    subjects = [
+        subject
+        for kind in ("ClusterRoleBinding", "RoleBinding")
+        for binding in run.kubernetes(kind)
+        if binding.metadata["name"].startswith("plugin-barman-cloud")
+        for subject in binding.inputs["subjects"]
+    ]
+    assert subjects and all(s["name"] == inputs["name"] for s in subjects)
+
+
+def test_the_barman_plugin_and_its_sidecar_are_pulled_from_the_mirror() -> None:
+    """plugin-barman-cloud 0.7.0 joins `registry/repository:tag` for the plugin (deployment.yaml)
+    and for the sidecar it injects into database pods (configmap.yaml, SIDECAR_IMAGE), so the
+    program splits the mirror path across registry and repository."""
+    values = chart(stack_run("north"), "plugin-barman-cloud")["values"]
+    for key, name in (("image", "plugin-barman-cloud"), ("sidecarImage", "plugin-barman-cloud-sidecar")):
+        image = values[key]
+        joined = f"{image['registry']}/{image['repository']}:{image['tag']}"
+        assert joined == f"mirror.north.platform.gov.example/upstream/ghcr.io/cloudnative-pg/{name}:v0.13.0"
