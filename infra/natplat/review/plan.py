@@ -41,27 +41,20 @@ from natplat.review.offline import (
 from natplat.review.policy_config import SINGLETONS
 from natplat.spec.catalog import (
     BACKUP_IMAGES,
-    BARMAN_CLOUD_CHART,
     CACHE_ENGINES,
-    CERT_MANAGER_CHART,
     CERTIFICATE_IMAGES,
-    CNPG_CHART,
+    CHARTS,
     DATABASE_IMAGES,
-    ECK_OPERATOR_CHART,
     HAPROXY_IMAGE,
     IDENTITY_IMAGES,
     KEYCLOAK_OPERATOR_MANIFESTS,
     KIND_NODE_IMAGES,
-    KONG_CHART,
     KONG_IMAGE,
     KONG_INGRESS_CONTROLLER_IMAGE,
-    KUBE_PROMETHEUS_STACK_CHART,
     LOGGING_IMAGES,
     MONITORING_IMAGES,
     NODE_BASE_IMAGE,
     REDIS_EXPORTER_IMAGE,
-    REDIS_HA_CHART,
-    Chart,
     Image,
     Manifest,
     resolve_chart,
@@ -71,15 +64,6 @@ from natplat.spec.catalog import (
 from natplat.spec.model import Site
 from natplat.spec.stackfile import load_stack_file
 
-CHARTS: tuple[Chart, ...] = (
-    REDIS_HA_CHART,
-    KONG_CHART,
-    KUBE_PROMETHEUS_STACK_CHART,
-    ECK_OPERATOR_CHART,
-    CNPG_CHART,
-    CERT_MANAGER_CHART,
-    BARMAN_CLOUD_CHART,
-)
 IMAGES: tuple[Image, ...] = (
     *CACHE_ENGINES.values(),
     HAPROXY_IMAGE,

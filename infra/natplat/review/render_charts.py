@@ -27,8 +27,8 @@ import yaml
 from natplat.blocks.labels import with_platform_labels
 from natplat.layers.gateway.kong import PROXY_SERVICE
 from natplat.review.offline import ROOT
-from natplat.review.plan import CHARTS
 from natplat.review.render_check import SiteFacts, check
+from natplat.spec.catalog import CHARTS
 from natplat.spec.stackfile import load_stack_file
 
 HELM_VERSION = "v3.19.0"

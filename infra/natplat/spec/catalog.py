@@ -341,3 +341,18 @@ BACKUP_IMAGES: dict[str, Image] = {
     # Injected by the plugin into every instance pod of a Cluster that uses it.
     "sidecar": Image("ghcr.io", "cloudnative-pg/plugin-barman-cloud-sidecar", "v0.13.0"),
 }
+
+
+# ---------------------------------------------------------------------------- every chart
+
+CHARTS: tuple[Chart, ...] = (
+    REDIS_HA_CHART,
+    KONG_CHART,
+    KUBE_PROMETHEUS_STACK_CHART,
+    ECK_OPERATOR_CHART,
+    CNPG_CHART,
+    CERT_MANAGER_CHART,
+    BARMAN_CLOUD_CHART,
+)
+"""Every chart the platform installs: the mirror list, the render, and the policy pack's pins
+(`charts-pinned` compares what a real preview rendered with these) read this one tuple."""
