@@ -26,11 +26,14 @@ from test_policies import LABELS, violations
 POLICY_VENV = ROOT / "policies" / "venv"
 
 
-def test_every_policy_has_a_stance_on_chart_objects() -> None:
-    from platform_policies import CHART_OBJECT_STANCE  # noqa: PLC0415 - on sys.path via test_policies
+def test_every_policy_states_what_it_reads_of_components_and_their_objects_in_code_and_readme() -> None:
+    from platform_policies import REAL_ENGINE  # noqa: PLC0415 - on sys.path via test_policies
 
-    assert list(CHART_OBJECT_STANCE) == list(POLICY_NAMES)
-    assert all(len(stance) > 20 for stance in CHART_OBJECT_STANCE.values())
+    assert list(REAL_ENGINE) == list(POLICY_NAMES)
+    readme = (ROOT / "README.md").read_text()
+    for name, reads in REAL_ENGINE.items():
+        assert len(reads.components) > 20 and len(reads.children) > 20
+        assert f"| `{name}` | {reads.components} | {reads.children} |" in readme, name
 
 
 def test_the_pack_environment_is_pinned_by_the_programs_constraints() -> None:

@@ -3,14 +3,18 @@
 configuration, which `natplat.review.policy_config` derives from each site's stack file, so one pack
 serves every site.
 
-Resources are read as the engine passes them: Kubernetes objects with camelCase fields, custom
-resources by their `kubernetes:<group>/<version>:<Kind>` type, Helm charts by their inputs.
+Resources are read as the real engine passes them (`REAL_ENGINE` says, per policy, what it reads):
+Kubernetes objects with camelCase fields, custom resources by their `kubernetes:<group>/<version>:
+<Kind>` type. A component (a `helm.sh/v4:Chart`, a `yaml/v2:ConfigFile`) reaches a policy with no
+inputs at all in a real preview (only the mocks carry them); the objects it renders reach every
+policy as resources of their own, and those are what the rules judge.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import (
@@ -45,6 +49,16 @@ ECK_RESOURCES = {
     "kubernetes:beat.k8s.elastic.co/v1beta1:Beat",
 }
 CHARTS = {"kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Release"}
+COMPONENTS = {
+    "kubernetes:helm.sh/v4:Chart",
+    "kubernetes:yaml/v2:ConfigFile",
+    "kubernetes:yaml/v2:ConfigGroup",
+    "kubernetes:kustomize/v2:Directory",
+}
+"""The Kubernetes provider's components: resources with no object of their own (no metadata), whose
+inputs a real preview does not pass to a policy; their rendered objects are judged instead."""
+CHART_LABEL = "helm.sh/chart"
+"""`<chart>-<version>`: what Helm's charts put on the objects they render (subcharts their own)."""
 SECRET_LOOKING_KEY = re.compile(
     r"pass(word)?|secret|token|private[-_.]?key|credential|api[-_]?key", re.IGNORECASE
 )
@@ -98,10 +112,16 @@ def for_pods(check: Callable[[Mapping[str, Any], Mapping[str, Any], ReportViolat
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
         spec = pod_spec(args.resource_type, args.props)
-        if spec is None or exempt(args):
+        if spec is None:
             return
+        problems: list[str] = []
         for container in containers(spec):
-            check(spec, container, report, f"{args.name}: container {container.get('name')!r}")
+            check(spec, container, problems.append, f"{args.name}: container {container.get('name')!r}")
+        # The namespace is read only for a pod with problems: a preview that cannot know it yet
+        # (the local stack's, named from a cluster that does not exist) still judges the pod.
+        if problems and not exempt(args):
+            for problem in problems:
+                report(problem)
 
     return validate
 
@@ -246,14 +266,20 @@ def _host_access(args: ResourceValidationArgs, report: ReportViolation) -> None:
         ) or {}
     else:
         spec = pod_spec(args.resource_type, args.props)
-    if not spec or exempt(args):
+    if not spec:
         return
-    for flag in ("hostNetwork", "hostPID", "hostIPC"):
-        if spec.get(flag):
-            report(f"{args.name}: {flag} is reserved for the node agents' namespace")
-    for volume in spec.get("volumes") or []:
-        if "hostPath" in volume:
-            report(f"{args.name}: volume {volume.get('name')!r} is a hostPath, reserved for the node agents")
+    problems = [
+        f"{args.name}: {flag} is reserved for the node agents' namespace"
+        for flag in ("hostNetwork", "hostPID", "hostIPC")
+        if spec.get(flag)
+    ] + [
+        f"{args.name}: volume {volume.get('name')!r} is a hostPath, reserved for the node agents"
+        for volume in spec.get("volumes") or []
+        if "hostPath" in volume
+    ]
+    if problems and not exempt(args):  # the namespace is read only where it decides
+        for problem in problems:
+            report(problem)
 
 
 # ---------------------------------------------------------------------------- exposure and routes
@@ -318,28 +344,58 @@ def _hosts_have_certificates(args: ResourceValidationArgs, report: ReportViolati
 
 
 def _chart_pinned(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if args.resource_type not in CHARTS:
+    """A chart's own inputs where they are known (mocks, `helm.v3.Release`); on a real engine a
+    `helm.v4.Chart` has none, so the objects it rendered say which version was rendered: an object
+    labelled with a catalog chart's name must carry the catalog's pin (subcharts, labelled with
+    their own names, are pinned by their parent's lock file)."""
+    if args.resource_type in CHARTS:
+        if not args.props:
+            return  # a real engine's view: the rendered objects below are judged instead
+        version = args.props.get("version") or ""
+        if not SEMVER.match(str(version)):
+            report(
+                f"{args.name}: chart {args.props.get('chart')!r} must be pinned to an exact version"
+                f" (got {version!r})"
+            )
         return
-    version = args.props.get("version") or ""
-    if not SEMVER.match(str(version)):
-        report(
-            f"{args.name}: chart {args.props.get('chart')!r} must be pinned to an exact version"
-            f" (got {version!r})"
-        )
+    if args.resource_type in COMPONENTS or not args.resource_type.startswith("kubernetes:"):
+        return
+    label = ((args.props.get("metadata") or {}).get("labels") or {}).get(CHART_LABEL)
+    if not isinstance(label, str):
+        return
+    pins: Mapping[str, str] = config(args).get("chartPins") or {}
+    for chart in sorted(pins, key=len, reverse=True):  # the longest name first: eck-operator-crds
+        rendered = label.removeprefix(f"{chart}-") if label.startswith(f"{chart}-") else None
+        if rendered is None or not SEMVER.match(rendered):
+            continue  # another chart, or a subchart named after this one (eck-operator-crds-…)
+        if rendered != pins[chart]:
+            report(f"{args.name}: rendered from chart {chart} {rendered}; the catalog pins {pins[chart]}")
+        return
 
 
 def _no_secrets_in_config_maps(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != "kubernetes:core/v1:ConfigMap":
         return
-    for key, value in (args.props.get("data") or {}).items():
+    data = args.props.get("data") or {}
+    unknown: UnknownValueError | None = None
+    for key in list(data.keys()):
         if SECRET_LOOKING_KEY.search(key):
             report(f"{args.name}: key {key!r} looks like a secret; use a Secret")
+        try:
+            value = data[key]
+        except UnknownValueError as error:  # judged at `up`; the other keys are judged now
+            unknown = error
+            continue
         if isinstance(value, str) and "PRIVATE KEY-----" in value:
             report(f"{args.name}: key {key!r} holds a private key; use a Secret")
+    if unknown is not None:
+        raise unknown  # the engine's advisory "can't run during preview" for what was unknown
 
 
 def _common_labels(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if not args.resource_type.startswith("kubernetes:") or args.resource_type in CHARTS:
+    """Every Kubernetes object. A component (a chart, a manifest file) has no metadata of its own:
+    the objects it renders carry the labels (the program's transform puts them there)."""
+    if not args.resource_type.startswith("kubernetes:") or args.resource_type in CHARTS | COMPONENTS:
         return
     labels = (args.props.get("metadata") or {}).get("labels") or {}
     site = config(args).get("site")
@@ -389,15 +445,18 @@ def _default_deny(args: StackValidationArgs, report: ReportViolation) -> None:
     for resource in args.resources:
         if resource.resource_type != "kubernetes:networking.k8s.io/v1:NetworkPolicy":
             continue
-        spec = resource.props.get("spec") or {}
-        if (
-            not (spec.get("podSelector") or {}).get("matchLabels")
-            and not (spec.get("podSelector") or {}).get("matchExpressions")
-            and set(spec.get("policyTypes") or []) == {"Ingress", "Egress"}
-            and not spec.get("ingress")
-            and not spec.get("egress")
-        ):
-            denied.add(namespace_of(resource.props))
+        try:
+            spec = resource.props.get("spec") or {}
+            if (
+                not (spec.get("podSelector") or {}).get("matchLabels")
+                and not (spec.get("podSelector") or {}).get("matchExpressions")
+                and set(spec.get("policyTypes") or []) == {"Ingress", "Egress"}
+                and not spec.get("ingress")
+                and not spec.get("egress")
+            ):
+                denied.add(namespace_of(resource.props))
+        except UnknownValueError:
+            continue  # judged at `up`; one unknown must not silence the policy for every namespace
     for namespace in _namespaces(args):
         if namespace not in denied:
             report(f"namespace {namespace} has no default-deny NetworkPolicy")
@@ -410,27 +469,34 @@ def _replicas_and_budgets(args: StackValidationArgs, report: ReportViolation) ->
     budgets: list[tuple[str, Mapping[str, str]]] = []
     for resource in args.resources:
         props = resource.props
-        if resource.resource_type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler":
-            target = (props.get("spec") or {}).get("scaleTargetRef") or {}
-            autoscaled[(namespace_of(props), target.get("name"))] = (props.get("spec") or {}).get(
-                "minReplicas", 1
-            )
-        if resource.resource_type == "kubernetes:policy/v1:PodDisruptionBudget":
-            selector = ((props.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-            budgets.append((namespace_of(props), selector))
+        try:
+            if resource.resource_type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler":
+                target = (props.get("spec") or {}).get("scaleTargetRef") or {}
+                autoscaled[(namespace_of(props), target.get("name"))] = (props.get("spec") or {}).get(
+                    "minReplicas", 1
+                )
+            if resource.resource_type == "kubernetes:policy/v1:PodDisruptionBudget":
+                selector = ((props.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+                budgets.append((namespace_of(props), dict(selector)))
+        except UnknownValueError:
+            continue  # judged at `up`
     singletons = set(config(args).get("singletons", []))
     for resource in args.resources:
         if resource.resource_type not in SCALABLE:
             continue
         props = resource.props
-        name = (props.get("metadata") or {}).get("name")
-        namespace = namespace_of(props)
+        try:
+            name = (props.get("metadata") or {}).get("name")
+            namespace = namespace_of(props)
+            spec = props.get("spec") or {}
+            replicas = autoscaled.get((namespace, name), spec.get("replicas", 1))
+            labels = dict(((spec.get("template") or {}).get("metadata") or {}).get("labels") or {})
+        except UnknownValueError:
+            continue  # judged at `up`, when it is known
         if f"{namespace}/{name}" in singletons:
             continue
-        replicas = autoscaled.get((namespace, name), (props.get("spec") or {}).get("replicas", 1))
         if replicas < 2:
-            report(f"{namespace}/{name}: {replicas} replica(s); a medium or large site runs at least 2")
-        labels = (((props.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+            report(f"{namespace}/{name}: {replicas:g} replica(s); a medium or large site runs at least 2")
         if not any(
             ns == namespace and selector and selector.items() <= labels.items() for ns, selector in budgets
         ):
@@ -476,32 +542,88 @@ def _databases_locked_down(args: ResourceValidationArgs, report: ReportViolation
         report(f"{name}: no superuser Secret: the superuser stays inside the cluster")
 
 
-CHART_OBJECT_STANCE: dict[str, str] = {
-    "images-pinned": "enforced: the program gives every chart image an exact tag from the catalog",
-    "images-from-site-mirror": "enforced: every chart image is resolved through the site's mirror",
-    "container-resources": "enforced: chart containers, sidecars and init containers are sized by values",
-    "run-as-non-root": "enforced through the charts' security values; node agents exempt (data)",
-    "no-privilege-escalation": "enforced through the charts' security values; node agents exempt (data)",
-    "drop-all-capabilities": "enforced through the charts' security values; node agents exempt (data)",
-    "read-only-root-filesystem": "enforced through the charts' security values; node agents exempt (data)",
-    "seccomp-runtime-default": "enforced through the charts' security values; node agents exempt (data)",
-    "injected-containers-hardened": "enforced on the custom resources whose operators inject containers",
-    "host-access-only-for-node-agents": "enforced: only the node agents' namespace (data) reads host paths",
-    "exposure-only-through-the-gateway": "enforced: chart Services but the gateway proxy stay ClusterIP",
-    "routes-require-tokens": "enforced: charts route nothing themselves (their Ingresses are off)",
-    "hosts-have-certificates": "enforced: charts route nothing themselves (their Ingresses are off)",
-    "charts-pinned": "applies to the chart resources themselves",
-    "no-secrets-in-config-maps": "enforced on chart ConfigMaps as on the program's",
-    "common-labels": "enforced: the program's chart transform labels every chart object",
-    "pod-security-restricted": "applies to Namespaces, which the program creates, never a chart",
-    "identity-behind-the-gateway": "applies to the Keycloak resource, which the program creates",
-    "databases-locked-down": "applies to CloudNativePG clusters, which the program creates",
-    "namespaces-default-deny": "applies to the program's Namespaces; unknown names are judged at `up`",
-    "replicas-and-disruption-budgets": "enforced; chart singletons are exemptions (data per site, reasons)",
+@dataclass(frozen=True)
+class RealEngine:
+    """What a policy reads in a real preview: of a component (`helm.v4.Chart`, `yaml/v2:
+    ConfigFile`), which arrives with no inputs, and of the objects it renders, which arrive as
+    ordinary resources (the program's transforms applied) and are judged like the program's."""
+
+    components: str
+    children: str
+
+
+_NOT_A_COMPONENT = "nothing: a component has no inputs in a real preview"
+_POD_CHILDREN = (
+    "every rendered workload's pod template (Deployments, StatefulSets, DaemonSets, Jobs), made to "
+    "comply through the chart's values; node agents exempt (data)"
+)
+
+REAL_ENGINE: dict[str, RealEngine] = {
+    "images-pinned": RealEngine(
+        _NOT_A_COMPONENT, "every rendered container's image (tags from the catalog through the values)"
+    ),
+    "images-from-site-mirror": RealEngine(
+        _NOT_A_COMPONENT, "every rendered container's image, resolved through the site's mirror by the values"
+    ),
+    "container-resources": RealEngine(
+        _NOT_A_COMPONENT,
+        "every container, sidecar and init container of every rendered pod template, sized by the "
+        "chart's values",
+    ),
+    "run-as-non-root": RealEngine(_NOT_A_COMPONENT, _POD_CHILDREN),
+    "no-privilege-escalation": RealEngine(_NOT_A_COMPONENT, _POD_CHILDREN),
+    "drop-all-capabilities": RealEngine(_NOT_A_COMPONENT, _POD_CHILDREN),
+    "read-only-root-filesystem": RealEngine(_NOT_A_COMPONENT, _POD_CHILDREN),
+    "seccomp-runtime-default": RealEngine(_NOT_A_COMPONENT, _POD_CHILDREN),
+    "injected-containers-hardened": RealEngine(
+        _NOT_A_COMPONENT,
+        "nothing: it judges the custom resources whose operators inject containers, which the program "
+        "declares itself",
+    ),
+    "host-access-only-for-node-agents": RealEngine(
+        _NOT_A_COMPONENT,
+        "every rendered pod template: only the node agents' namespace (data) reads host paths",
+    ),
+    "exposure-only-through-the-gateway": RealEngine(
+        _NOT_A_COMPONENT, "every rendered Service: all but the gateway's proxy stay ClusterIP"
+    ),
+    "routes-require-tokens": RealEngine(
+        _NOT_A_COMPONENT, "every rendered Ingress (the charts' own are off: none is rendered)"
+    ),
+    "hosts-have-certificates": RealEngine(
+        _NOT_A_COMPONENT, "every rendered Ingress (the charts' own are off: none is rendered)"
+    ),
+    "charts-pinned": RealEngine(
+        "a Chart's version where its inputs are known (mocks, helm.v3.Release); a real engine's Chart "
+        "has none and passes",
+        f"the {CHART_LABEL} label of every rendered object: a catalog chart's name must come with the "
+        "catalog's pin (subcharts carry their own names)",
+    ),
+    "no-secrets-in-config-maps": RealEngine(_NOT_A_COMPONENT, "every rendered ConfigMap's data"),
+    "common-labels": RealEngine(
+        "nothing: a component has no metadata of its own",
+        "every rendered object's own metadata, labelled by the program's chart and manifest transforms",
+    ),
+    "pod-security-restricted": RealEngine(
+        _NOT_A_COMPONENT, "every rendered Namespace (the charts and manifests render none)"
+    ),
+    "identity-behind-the-gateway": RealEngine(
+        _NOT_A_COMPONENT, "nothing: the Keycloak resource is the program's, not a manifest's"
+    ),
+    "databases-locked-down": RealEngine(
+        _NOT_A_COMPONENT, "nothing: the CloudNativePG Cluster is the program's, not a chart's"
+    ),
+    "namespaces-default-deny": RealEngine(
+        "nothing (a stack policy reads the Namespaces and NetworkPolicies only)",
+        "rendered NetworkPolicies count like the program's; a value unknown at preview is judged at `up`",
+    ),
+    "replicas-and-disruption-budgets": RealEngine(
+        "nothing (a stack policy reads Deployments, StatefulSets, autoscalers and budgets only)",
+        "every rendered Deployment and StatefulSet, and the operators' singletons are exemptions with "
+        "reasons (data per site); a value unknown at preview is judged at `up`",
+    ),
 }
-"""Each policy's stance on the objects charts render (what a real preview sees under
-helm.v4.Chart): enforced, with the values or transform that makes chart objects comply, or where
-it applies. Exemptions are data in the pack's configuration, per site, each with its reason."""
+"""Each policy's reading of a real preview, stated once: the README's table is checked against it."""
 
 
 SITE_SCHEMA = PolicyConfigSchema(
@@ -517,6 +639,7 @@ SITE_SCHEMA = PolicyConfigSchema(
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
         },
         "jwtPlugin": {"type": "string"},
+        "chartPins": {"type": "object", "additionalProperties": {"type": "string"}},
         "issuedCertificates": {"type": "boolean"},
         "highAvailability": {"type": "boolean"},
         "singletons": {"type": "array", "items": {"type": "string"}},

@@ -15,6 +15,7 @@ from typing import Any
 from natplat.blocks.injected import policy_table
 from natplat.layers.baseline import NAMESPACES
 from natplat.layers.gateway.routes import JWT_PLUGIN, PUBLIC_ALLOW_LIST, public_paths
+from natplat.spec.catalog import CHARTS
 from natplat.spec.model import Site
 from natplat.spec.stackfile import SiteConfigError, load_stack_file
 
@@ -64,6 +65,17 @@ SINGLETONS = {
     "platform-monitoring/monitoring-grafana": (
         "Grafana keeps users and sessions in SQLite: one replica until it gets a shared database"
     ),
+    # Operators the identity layer brings (the chart's and the manifest's Deployments: what a
+    # real preview of a medium or large site showed, one replica each, no budget).
+    "platform-identity/keycloak-operator": (
+        "the Keycloak Operator reconciles the Keycloak resource; running Keycloak pods keep serving "
+        "logins while it reschedules, and the realm is applied by the program's own Job"
+    ),
+    "platform-databases/cnpg-cloudnative-pg": (
+        "the CloudNativePG operator reconciles the database Cluster and serves its webhooks; the "
+        "instances keep serving while it reschedules, but a failover waits for it (minutes, on a "
+        "drained node)"
+    ),
 }
 """Deployments and StatefulSets that run one replica on purpose, with the reason (exemptions of
 `replicas-and-disruption-budgets`, shown in the plan summary)."""
@@ -87,6 +99,7 @@ def site_settings(site: Site) -> dict[str, Any]:
             for label in PUBLIC_ALLOW_LIST
         },
         "jwtPlugin": JWT_PLUGIN,
+        "chartPins": {chart.name: chart.version for chart in CHARTS},
         "issuedCertificates": site.certificates is not None and site.certificates.managed,
         "highAvailability": site.profile != "small",
         "singletons": sorted(SINGLETONS),

@@ -1,0 +1,99 @@
+"""The pack run the way the Pulumi engine's analyzer runs it, outside a preview: over objects a
+real preview recorded, or over objects a chart render produced. Each resource's properties are
+wrapped in the SDK's unknown-checking proxy; a policy that reads an unknown value is not a
+violation but the engine's advisory "can't run during preview" diagnostic; resource policies see
+inputs, stack policies see every resource at once (`pulumi_policy`'s `Analyze` and
+`AnalyzeStack`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pulumi_policy import (
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One resource as the engine hands it to a policy."""
+
+    resource_type: str
+    name: str
+    props: Mapping[str, Any]
+    urn: str = ""
+    parent: str | None = None
+
+
+@dataclass
+class Verdict:
+    violations: list[tuple[str, str]] = field(default_factory=list)
+    """(policy, message) for every mandatory violation."""
+    unknown: list[tuple[str, str]] = field(default_factory=list)
+    """(policy, where) for every check a preview could not run (judged at `up`)."""
+
+
+def _options(parent: str | None) -> PolicyResourceOptions:
+    return PolicyResourceOptions(False, [], parent, [], None, [])
+
+
+def judge(
+    policies: Sequence[ResourceValidationPolicy | StackValidationPolicy],
+    settings: Mapping[str, Mapping[str, Any]],
+    resources: Iterable[Seen],
+    stack: Iterable[Seen] | None = None,
+) -> Verdict:
+    """Every policy over `resources` (resource policies) and `stack` (stack policies; the same
+    resources when not given), with each policy's configuration from `settings`."""
+    resources = list(resources)
+    stack = resources if stack is None else list(stack)
+    verdict = Verdict()
+    for policy in policies:
+        config = dict(settings.get(policy.name) or {})
+
+        def report(message: str, urn: str | None = None, name: str = policy.name) -> None:
+            verdict.violations.append((name, message))
+
+        if isinstance(policy, ResourceValidationPolicy):
+            for seen in resources:
+                args = ResourceValidationArgs(
+                    seen.resource_type,
+                    unknown_checking_proxy(dict(seen.props)),
+                    seen.urn,
+                    seen.name,
+                    _options(seen.parent),
+                    None,
+                    config,
+                )
+                try:
+                    policy.validate(args, report)
+                except UnknownValueError as error:
+                    verdict.unknown.append((policy.name, f"{seen.name}: {error.message}"))
+        else:
+            state = [
+                PolicyResource(
+                    seen.resource_type,
+                    unknown_checking_proxy(dict(seen.props)),
+                    seen.urn,
+                    seen.name,
+                    _options(seen.parent),
+                    None,
+                    None,
+                    [],
+                    {},
+                )
+                for seen in stack
+            ]
+            try:
+                policy.validate(StackValidationArgs(state, config), report)
+            except UnknownValueError as error:
+                verdict.unknown.append((policy.name, error.message))
+    return verdict
