@@ -38,6 +38,7 @@ def pinned_chart(
     values: dict[str, Any],
     opts: pulumi.ResourceOptions,
     removed_defaults: tuple[str, ...] = (),
+    transforms: tuple[pulumi.ResourceTransform, ...] = (),
 ) -> k8s.helm.v4.Chart:
     """The release is named explicitly (not after the Pulumi resource), so the names the chart
     derives from it, which other layers select on, are fixed.
@@ -45,7 +46,11 @@ def pinned_chart(
     `removed_defaults` names chart defaults to delete (dotted paths). Helm deletes a default given
     `null`, but Pulumi's Python SDK drops null map values before they reach the provider
     (pulumi/pulumi#12178): they travel as a values file instead, which the provider passes to Helm
-    as written (`key: null`), before the inline values."""
+    as written (`key: null`), before the inline values.
+
+    `values` must be known before anything exists (a value unknown at preview makes the provider
+    skip the whole chart); a value made in the same deployment goes onto the object that holds it,
+    through one of `transforms` (run on every rendered object after the label transform)."""
     resolved = resolve_chart(chart, registry)
     repository = k8s.helm.v4.RepositoryOptsArgs(repo=resolved.repository) if resolved.repository else None
     return k8s.helm.v4.Chart(
@@ -58,7 +63,7 @@ def pinned_chart(
         values=values,
         value_yaml_files=[pulumi.StringAsset(removal_yaml(removed_defaults))] if removed_defaults else None,
         opts=pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(transforms=[label_transform(site, release)])
+            opts, pulumi.ResourceOptions(transforms=[label_transform(site, release), *transforms])
         ),
     )
 

@@ -88,6 +88,8 @@ class Recorded:
     raw_inputs: dict[str, Any]
     custom: bool
     provider: str | None
+    transforms: tuple[Any, ...] = field(default=(), compare=False)
+    """The resource's transforms, as registered (a chart's run on every object it renders)."""
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -236,12 +238,40 @@ RANDOM_RESULT = "random-result::"
 which generated value reached which input."""
 
 
+GENERATED_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "random:index/randomPassword:RandomPassword": ("result",),
+    "tls:index/privateKey:PrivateKey": ("privateKeyPem", "privateKeyPemPkcs8", "publicKeyPem"),
+    "tls:index/selfSignedCert:SelfSignedCert": ("certPem",),
+    "tls:index/locallySignedCert:LocallySignedCert": ("certPem",),
+    "docker:index/image:Image": ("repoDigest",),
+    "command:local:Command": ("stdout",),
+}
+"""What providers compute when a resource is created: unknown in a site's first preview."""
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
+    def __init__(self, first_preview: bool = False) -> None:
         self.resources: list[Recorded] = []
+        self.first_preview = first_preview
+        """A first preview: nothing exists yet, so what providers compute is unknown."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        self.resources.append(Recorded(args.typ, args.name, args.inputs, bool(args.custom), args.provider))
+        self.resources.append(
+            Recorded(
+                args.typ,
+                args.name,
+                args.inputs,
+                bool(args.custom),
+                args.provider,
+                tuple(args.transforms or ()),
+            )
+        )
+        state = self._created(args)
+        if self.first_preview:
+            state.update({key: rpc.UNKNOWN for key in GENERATED_OUTPUTS.get(args.typ, ())})
+        return f"{args.name}-id", state
+
+    def _created(self, args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         state = {**args.inputs, **FAKE_OUTPUTS.get(args.typ, {})}
         if args.typ.startswith("random:"):
             state["result"] = f"{RANDOM_RESULT}{args.name}"
@@ -254,7 +284,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["certPem"] = f"-----BEGIN CERTIFICATE-----\nfake::{args.name}\n-----END CERTIFICATE-----\n"
         if args.typ == "docker:index/image:Image":
             state["repoDigest"] = f"{args.inputs['imageName'].rsplit(':', 1)[0]}@{IMAGE_DIGEST}"
-        return f"{args.name}-id", state
+        return state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         raise AssertionError(f"the program made an unexpected invoke: {args.token}")
@@ -338,11 +368,13 @@ def mock_config(stack_file: Path) -> tuple[dict[str, str], list[str]]:
 
 
 @contextmanager
-def _isolated(stack: str, config: dict[str, str], secret_keys: list[str]) -> Iterator[RecordingMocks]:
-    mocks = RecordingMocks()
+def _isolated(
+    stack: str, config: dict[str, str], secret_keys: list[str], first_preview: bool = False
+) -> Iterator[RecordingMocks]:
+    mocks = RecordingMocks(first_preview)
     set_all_config(config, secret_keys)
     settings.reset_options(project=PROJECT, stack=stack)  # drops the previous root stack
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=first_preview)
     try:
         yield mocks
     finally:
@@ -350,8 +382,10 @@ def _isolated(stack: str, config: dict[str, str], secret_keys: list[str]) -> Ite
         settings.reset_options()
 
 
-def run_program(stack_file: Path, project_dir: Path = ROOT) -> ProgramRun:
-    """Run infra/__main__.py for `stack_file` as `pulumi up` would, against mocks.
+def run_program(stack_file: Path, project_dir: Path = ROOT, *, first_preview: bool = False) -> ProgramRun:
+    """Run infra/__main__.py for `stack_file` as `pulumi up` would, against mocks; with
+    `first_preview`, as a site's first `pulumi preview` would (a dry run in which every value a
+    provider computes on creation is unknown, recorded as `rpc.Unknown`).
 
     `project_dir` is the folder the program starts in (it looks for Pulumi.yaml from there
     upward, as Pulumi does); tests of broken stack files point it at a temporary project.
@@ -360,7 +394,7 @@ def run_program(stack_file: Path, project_dir: Path = ROOT) -> ProgramRun:
     config, secret_keys = mock_config(stack_file)
     run = ProgramRun(stack)
     previous_cwd = os.getcwd()
-    with _isolated(stack, config, secret_keys) as mocks:
+    with _isolated(stack, config, secret_keys, first_preview) as mocks:
         os.chdir(project_dir)
 
         @pulumi.runtime.test

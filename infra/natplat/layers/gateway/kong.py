@@ -12,6 +12,8 @@ preview and passes the policy pack on its own:
 
 from __future__ import annotations
 
+import base64
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,8 +131,11 @@ class GatewayArgs:
         )
 
 
-def chart_values(args: GatewayArgs, webhook_ca_pem: pulumi.Input[str]) -> dict[str, Any]:
-    """The Kong chart's values; `webhook_ca_pem` is the admission webhook's CA (public)."""
+def chart_values(args: GatewayArgs) -> dict[str, Any]:
+    """The Kong chart's values: known before anything exists, so that a site's first preview
+    renders every object of the chart (a value unknown at preview makes the provider skip the
+    whole chart). The webhook's CA, made in the same deployment, goes onto the one object that
+    holds it (webhook_ca_transform)."""
     kong = resolve_image(KONG_IMAGE, args.registry)
     controller = resolve_image(KONG_INGRESS_CONTROLLER_IMAGE, args.registry)
     pulls = [args.pull_secret] if args.pull_secret else []
@@ -219,14 +224,12 @@ def chart_values(args: GatewayArgs, webhook_ca_pem: pulumi.Input[str]) -> dict[s
             # Without a provided certificate the chart generates a new CA and certificate with
             # genCA on every render (the lookup that would keep them only sees a live cluster
             # under `helm install`): under helm.v4.Chart every `pulumi up` would replace them. The
-            # program issues them once with pulumi-tls (KongGateway._webhook_certificate).
+            # program issues them once with pulumi-tls (KongGateway._webhook_certificate). With
+            # `provided` and no caBundle, Kong 3.4.1's admission-webhook.yaml writes no caBundle
+            # (`if .Values...certificate.caBundle`): webhook_ca_transform puts it there.
             "admissionWebhook": {
                 "enabled": True,
-                "certificate": {
-                    "provided": True,
-                    "secretName": WEBHOOK_TLS_SECRET,
-                    "caBundle": webhook_ca_pem,
-                },
+                "certificate": {"provided": True, "secretName": WEBHOOK_TLS_SECRET},
             },
         },
         # Kong Manager: the chart renders a NodePort Service for it by default; no GUI, no Service
@@ -255,6 +258,36 @@ def chart_values(args: GatewayArgs, webhook_ca_pem: pulumi.Input[str]) -> dict[s
     }
 
 
+WEBHOOK_CONFIGURATION = "kubernetes:admissionregistration.k8s.io/v1:ValidatingWebhookConfiguration"
+
+
+def webhook_ca_transform(ca_pem: pulumi.Output[str]) -> pulumi.ResourceTransform:
+    """The admission webhook's CA into the chart's ValidatingWebhookConfiguration, and nowhere
+    else: at a site's first preview the CA does not exist yet, so only this object shows an
+    unknown `caBundle`, while every other object of the chart is rendered and judged. (The
+    transform's result is serialized after the CA resolves: on `up` the object is registered
+    with the CA that was just made.)"""
+    ca_bundle = ca_pem.apply(lambda pem: base64.b64encode(pem.encode()).decode())
+
+    def transform(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+        if args.type_ != WEBHOOK_CONFIGURATION:
+            return None
+        props = copy.deepcopy(dict(args.props))
+        webhooks = props.get("webhooks") or []
+        ours = [
+            w
+            for w in webhooks
+            if ((w.get("clientConfig") or {}).get("service") or {}).get("name") == WEBHOOK_SERVICE
+        ]
+        if not ours:
+            return None
+        for webhook in ours:
+            webhook["clientConfig"]["caBundle"] = ca_bundle
+        return pulumi.ResourceTransformResult(props, args.opts)
+
+    return transform
+
+
 class KongGateway(pulumi.ComponentResource):
     """Kong for one site. `routes` is what services take from it; `proxy_address` what ops read."""
 
@@ -274,7 +307,8 @@ class KongGateway(pulumi.ComponentResource):
             site=args.site,
             registry=args.registry,
             namespace=ns,
-            values=chart_values(args, webhook_ca),
+            values=chart_values(args),
+            transforms=(webhook_ca_transform(webhook_ca),),
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(
