@@ -120,8 +120,45 @@ def logstash_resource(init_containers: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
+
+
+def claiming_stateful_set(pod_security: dict[str, Any]) -> dict[str, Any]:
+    """A StatefulSet whose pod writes the volume of its claim template."""
+    workload = hardened_deployment(
+        pod={"securityContext": pod_security},
+        container={"volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+    )
+    workload["spec"]["volumeClaimTemplates"] = [{"metadata": {"name": "data"}, "spec": {}}]
+    return workload
+
+
 # (policy, resource type, violating props, compliant props, site settings override)
 CASES: list[tuple[str, str, dict, dict, dict]] = [
+    (
+        "volumes-writable-by-the-pod",
+        STATEFUL_SET,
+        claiming_stateful_set({"runAsNonRoot": True}),
+        claiming_stateful_set(
+            {"runAsNonRoot": True, "fsGroup": 1000, "fsGroupChangePolicy": "OnRootMismatch"}
+        ),
+        {},
+    ),
+    (
+        "volumes-writable-by-the-pod",
+        LOGSTASH_TYPE,
+        # ECK gives Logstash a `logstash-data` claim when the resource declares none.
+        logstash_resource(init_containers=[]),
+        {
+            **logstash_resource(init_containers=[]),
+            "spec": {
+                "podTemplate": {
+                    "spec": {"securityContext": {"runAsNonRoot": True, "fsGroup": 1000}, "containers": []}
+                }
+            },
+        },
+        {},
+    ),
     (
         "identity-behind-the-gateway",
         "kubernetes:k8s.keycloak.org/v2alpha1:Keycloak",
@@ -532,3 +569,31 @@ def test_a_site_with_a_provided_certificate_needs_no_tls_per_host() -> None:
         == []
     )
     assert violations("hosts-have-certificates", ingress, bare, settings={**SITE, "issuedCertificates": True})
+
+
+def test_a_claim_mounted_read_only_or_a_root_pod_needs_no_fs_group() -> None:
+    read_only = claiming_stateful_set({"runAsNonRoot": True})
+    read_only["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["readOnly"] = True
+    assert violations("volumes-writable-by-the-pod", STATEFUL_SET, read_only) == []
+    root = claiming_stateful_set({})
+    root["spec"]["template"]["spec"]["containers"][0]["securityContext"]["runAsNonRoot"] = False
+    assert violations("volumes-writable-by-the-pod", STATEFUL_SET, root) == []
+    direct = hardened_deployment(
+        pod={"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "d"}}]},
+        container={"volumeMounts": [{"name": "data", "mountPath": "/data"}]},
+    )
+    assert violations("volumes-writable-by-the-pod", DEPLOYMENT, direct) == [
+        "r: pod: runs as non-root and writes the volume claim(s) data but sets no pod fsGroup"
+        " (a root-owned volume would not be writable)"
+    ]
+
+
+def test_every_elasticsearch_node_set_writes_its_data_claim() -> None:
+    """ECK gives every node set `elasticsearch-data` when it declares no claim template."""
+    es_type = "kubernetes:elasticsearch.k8s.elastic.co/v1:Elasticsearch"
+    node_set = {"name": "default", "podTemplate": {"spec": {"securityContext": {"runAsNonRoot": True}}}}
+    resource = {"metadata": {"name": "es"}, "spec": {"nodeSets": [node_set]}}
+    assert violations("volumes-writable-by-the-pod", es_type, resource) == [
+        "r: nodeSet 'default': runs as non-root and writes the volume claim(s) elasticsearch-data but sets"
+        " no pod fsGroup (a root-owned volume would not be writable)"
+    ]

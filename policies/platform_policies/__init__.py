@@ -259,6 +259,86 @@ def _injected_hardened(args: ResourceValidationArgs, report: ReportViolation) ->
                     report(problem)
 
 
+CLAIMS_BY_DEFAULT = {
+    # ECK 3.5.0 gives every node set a data claim (`elasticsearch-data`) and every Logstash a
+    # `logstash-data` claim (pkg/controller/logstash/volume/defaults.go) when none is declared.
+    "Elasticsearch": "elasticsearch-data",
+    "Logstash": "logstash-data",
+}
+
+
+def _template_names(templates: Any) -> list[str]:
+    return [str((t.get("metadata") or {}).get("name")) for t in templates or []]
+
+
+def _claims(resource_type: str, props: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any], list[str]]]:
+    """(where, pod spec, writable claims) of every pod template that mounts a PersistentVolumeClaim:
+    a pod volume, a StatefulSet's claim template, or the claims an operator gives the pods of its
+    custom resource (ECK's data volumes, prometheus-operator's `storage.volumeClaimTemplate`)."""
+    kind = resource_type.rsplit(":", 1)[-1]
+    spec = props.get("spec") or {}
+    found: list[tuple[str, Mapping[str, Any], list[str]]] = []
+    if kind == "Elasticsearch":
+        for node_set in spec.get("nodeSets") or []:
+            pod = (node_set.get("podTemplate") or {}).get("spec") or {}
+            claims = _template_names(node_set.get("volumeClaimTemplates")) or [CLAIMS_BY_DEFAULT[kind]]
+            found.append((f"nodeSet {node_set.get('name')!r}", pod, claims))
+        return found
+    if kind == "Logstash":
+        pod = (spec.get("podTemplate") or {}).get("spec") or {}
+        claims = _template_names(spec.get("volumeClaimTemplates")) or [CLAIMS_BY_DEFAULT[kind]]
+        return [("podTemplate", pod, claims)]
+    if kind in ("Prometheus", "Alertmanager"):
+        storage = spec.get("storage") or {}
+        return [("spec", spec, ["storage"])] if storage.get("volumeClaimTemplate") else []
+    pod = pod_spec(resource_type, props)
+    if pod is None:
+        return found
+    read_only_mounts = {
+        mount.get("name")
+        for container in containers(pod)
+        for mount in container.get("volumeMounts") or []
+        if mount.get("readOnly")
+    }
+    writable_mounts = {
+        mount.get("name")
+        for container in containers(pod)
+        for mount in container.get("volumeMounts") or []
+        if not mount.get("readOnly")
+    }
+    names = [
+        volume.get("name")
+        for volume in pod.get("volumes") or []
+        if "persistentVolumeClaim" in volume and not (volume["persistentVolumeClaim"] or {}).get("readOnly")
+    ]
+    if resource_type == "kubernetes:apps/v1:StatefulSet":
+        names += _template_names(spec.get("volumeClaimTemplates"))
+    writable = [str(n) for n in names if n in writable_mounts or n not in read_only_mounts]
+    if writable:
+        found.append(("pod", pod, writable))
+    return found
+
+
+def _runs_as_non_root(pod: Mapping[str, Any]) -> bool:
+    if (pod.get("securityContext") or {}).get("runAsNonRoot") is True:
+        return True
+    return any((c.get("securityContext") or {}).get("runAsNonRoot") is True for c in containers(pod))
+
+
+def _volumes_writable(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """A pod that runs as non-root and writes a PersistentVolumeClaim sets the pod's `fsGroup`:
+    most CSI drivers create volumes root-owned (mode 0755), so without it the volume is not
+    writable by the pod's user, and nothing refuses the pod (Pod Security accepts it)."""
+    for where, pod, claims in _claims(args.resource_type, args.props):
+        if not _runs_as_non_root(pod):
+            continue
+        if (pod.get("securityContext") or {}).get("fsGroup") is None:
+            report(
+                f"{args.name}: {where}: runs as non-root and writes the volume claim(s) {', '.join(claims)}"
+                " but sets no pod fsGroup (a root-owned volume would not be writable)"
+            )
+
+
 def _host_access(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type == "kubernetes:beat.k8s.elastic.co/v1beta1:Beat":
         spec = ((args.props.get("spec") or {}).get("daemonSet") or {}).get("podTemplate", {}).get(
@@ -580,6 +660,11 @@ REAL_ENGINE: dict[str, RealEngine] = {
         "nothing: it judges the custom resources whose operators inject containers, which the program "
         "declares itself",
     ),
+    "volumes-writable-by-the-pod": RealEngine(
+        _NOT_A_COMPONENT,
+        "every rendered pod template that writes a claim (pod volumes, StatefulSet claim templates); "
+        "the operators' resources' claims as the program declares them",
+    ),
     "host-access-only-for-node-agents": RealEngine(
         _NOT_A_COMPONENT,
         "every rendered pod template: only the node agents' namespace (data) reads host paths",
@@ -701,6 +786,11 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         "injected-containers-hardened",
         "Containers an operator injects into a restricted namespace's pods are declared hardened by name.",
         _injected_hardened,
+    ),
+    _policy(
+        "volumes-writable-by-the-pod",
+        "A pod that runs as non-root and writes a PersistentVolumeClaim sets the pod's fsGroup.",
+        _volumes_writable,
     ),
     _policy(
         "host-access-only-for-node-agents",

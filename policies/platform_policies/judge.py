@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pulumi_policy import (
     PolicyResource,
@@ -33,10 +33,17 @@ class Seen:
     parent: str | None = None
 
 
+class Finding(NamedTuple):
+    policy: str
+    message: str
+    resource: Seen | None
+    """The resource judged; None for a stack policy's finding."""
+
+
 @dataclass
 class Verdict:
-    violations: list[tuple[str, str]] = field(default_factory=list)
-    """(policy, message) for every mandatory violation."""
+    violations: list[Finding] = field(default_factory=list)
+    """Every mandatory violation."""
     unknown: list[tuple[str, str]] = field(default_factory=list)
     """(policy, where) for every check a preview could not run (judged at `up`)."""
 
@@ -59,11 +66,14 @@ def judge(
     for policy in policies:
         config = dict(settings.get(policy.name) or {})
 
-        def report(message: str, urn: str | None = None, name: str = policy.name) -> None:
-            verdict.violations.append((name, message))
-
         if isinstance(policy, ResourceValidationPolicy):
             for seen in resources:
+
+                def report(
+                    message: str, urn: str | None = None, name: str = policy.name, on: Seen = seen
+                ) -> None:
+                    verdict.violations.append(Finding(name, message, on))
+
                 args = ResourceValidationArgs(
                     seen.resource_type,
                     unknown_checking_proxy(dict(seen.props)),
@@ -92,8 +102,12 @@ def judge(
                 )
                 for seen in stack
             ]
+
+            def report_stack(message: str, urn: str | None = None, name: str = policy.name) -> None:
+                verdict.violations.append(Finding(name, message, None))
+
             try:
-                policy.validate(StackValidationArgs(state, config), report)
+                policy.validate(StackValidationArgs(state, config), report_stack)
             except UnknownValueError as error:
                 verdict.unknown.append((policy.name, error.message))
     return verdict

@@ -29,6 +29,7 @@ POLICY_NAMES = (
     "read-only-root-filesystem",
     "seccomp-runtime-default",
     "injected-containers-hardened",
+    "volumes-writable-by-the-pod",
     "host-access-only-for-node-agents",
     "exposure-only-through-the-gateway",
     "routes-require-tokens",
