@@ -253,3 +253,19 @@ def test_elasticsearch_metrics_reach_prometheus(logged: ProgramRun) -> None:
     (to_logstash, _api) = beats["egress"]
     assert to_logstash["to"][0]["podSelector"]["matchLabels"] == {"logstash.k8s.elastic.co/name": CLUSTER}
     assert [p["port"] for p in to_logstash["ports"]] == [BEATS_PORT]
+
+
+def test_the_pods_that_write_volumes_carry_their_fs_group(logged: ProgramRun) -> None:
+    """ECK 3.5.0 (pkg/controller/common/defaults/pod_template.go, WithPodSecurityContext) sets its
+    default pod security context, fsGroup 1000 included, only when the template has none; ours
+    has one (non-root, RuntimeDefault), so it must carry the fsGroup itself. Elasticsearch writes
+    its node set's data claim, Logstash the `logstash-data` claim ECK adds when the resource
+    declares none (pkg/controller/logstash/volume/defaults.go). Kibana writes only an emptyDir."""
+    wanted = {"fsGroup": 1000, "fsGroupChangePolicy": "OnRootMismatch"}
+    for node_set in one(logged, "Elasticsearch")["spec"]["nodeSets"]:
+        context = node_set["podTemplate"]["spec"]["securityContext"]
+        assert context.items() >= wanted.items() and context["runAsNonRoot"] is True, node_set["name"]
+    logstash = one(logged, "Logstash")["spec"]
+    assert logstash["podTemplate"]["spec"]["securityContext"].items() >= wanted.items()
+    assert "volumeClaimTemplates" not in logstash  # ECK's default claim, hence the rule's default
+    assert "fsGroup" not in one(logged, "Kibana")["spec"]["podTemplate"]["spec"]["securityContext"]

@@ -39,6 +39,24 @@ HARDENED = {
     "seccompProfile": {"type": "RuntimeDefault"},
 }
 
+ELASTIC_FS_GROUP = 1000
+"""The group ECK 3.5.0 itself gives Elasticsearch and Logstash pods (`defaultFsGroup`), that of the
+user the Elastic images run as (uid 1000)."""
+
+
+def eck_pod_security(writes_volumes: bool) -> dict[str, Any]:
+    """The pod security context of an ECK-built pod. ECK 3.5.0 sets its own (fsGroup 1000,
+    RuntimeDefault) only when the template has none (`PodTemplateBuilder.WithPodSecurityContext`),
+    and its filesystem-preparing init script changes ownership only when it runs as root, which
+    Pod Security `restricted` forbids: a pod that writes a volume (Elasticsearch's data,
+    Logstash's queue) must carry the fsGroup itself, or on volumes created root-owned (most CSI
+    drivers) it cannot write them. `OnRootMismatch`: the volume is walked only when its root is
+    not already the group's (large data volumes restart fast)."""
+    context: dict[str, Any] = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+    if writes_volumes:
+        context |= {"fsGroup": ELASTIC_FS_GROUP, "fsGroupChangePolicy": "OnRootMismatch"}
+    return context
+
 
 @dataclass(frozen=True)
 class ElasticsearchHandle:
@@ -191,13 +209,16 @@ def eck_pod_spec(
     container: str,
     resources: Resources,
     env: list[dict[str, str]] | None = None,
+    *,
+    writes_volumes: bool = False,
 ) -> dict:
     """The pod template spec of an ECK-managed workload: platform priority, pull secret,
-    non-root under RuntimeDefault, the one named container hardened."""
+    non-root under RuntimeDefault (with the fsGroup where it writes a volume), the one named
+    container hardened."""
     return {
         "priorityClassName": PLATFORM_PRIORITY.name,
         "imagePullSecrets": [{"name": args.pull_secret}] if args.pull_secret else [],
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "securityContext": eck_pod_security(writes_volumes),
         # The init containers ECK injects into every pod of this resource, hardened by name
         # (natplat.blocks.injected): ECK merges ours over its own.
         "initContainers": hardened_declarations(resource_type, init=True),

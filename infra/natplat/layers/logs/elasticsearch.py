@@ -20,6 +20,7 @@ from natplat.layers.logs.common import (
     KIBANA_PORT,
     ElasticsearchHandle,
     LoggingArgs,
+    eck_pod_security,
     eck_pod_spec,
     eck_resource,
     heap_option,
@@ -56,7 +57,7 @@ def node_sets(args: LoggingArgs) -> list[dict[str, Any]]:
                 "spec": {
                     "priorityClassName": PLATFORM_PRIORITY.name,
                     "imagePullSecrets": [{"name": args.pull_secret}] if args.pull_secret else [],
-                    "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+                    "securityContext": eck_pod_security(writes_volumes=True),  # its data volume
                     "initContainers": [
                         *hardened_declarations(
                             ELASTICSEARCH,

@@ -131,6 +131,9 @@ def logstash(args: LoggingArgs, es: ElasticsearchHandle, opts: pulumi.ResourceOp
                     "logstash",
                     args.logstash.resources,
                     [{"name": "LS_JAVA_OPTS", "value": heap_option(args.logstash.resources)}],
+                    # ECK gives Logstash a `logstash-data` claim (its queue and state) when the
+                    # resource declares none (pkg/controller/logstash/volume/defaults.go).
+                    writes_volumes=True,
                 )
             },
         },
