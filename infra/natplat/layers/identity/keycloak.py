@@ -122,6 +122,22 @@ def operator_transform(
     return transform
 
 
+OPERATOR_RELEASE = "keycloak-operator"
+"""What the platform's labels call the objects of the operator's manifests."""
+
+
+def manifest_transforms(
+    key: str, *, site: str, namespace: str, registry: RegistrySection, pull_secret: str | None
+) -> list[pulumi.ResourceTransform]:
+    """What the program does to each object of the catalog's manifest `key`
+    (KEYCLOAK_OPERATOR_MANIFESTS) as it applies it; `make render-charts` applies the same to the
+    pinned files, so the render judges what a cluster gets."""
+    labels = label_transform(site, OPERATOR_RELEASE)
+    if key == "operator":
+        return [operator_transform(namespace, registry, pull_secret), labels]
+    return [labels]
+
+
 def adapt_operator_object(
     obj: dict[str, Any], namespace: str, operator_image: str, keycloak_image: str, pull_secret: str | None
 ) -> dict[str, Any]:
@@ -270,32 +286,31 @@ class KeycloakServer(pulumi.ComponentResource):
             key: resolve_manifest(manifest, args.registry, args.manifest_mirror)
             for key, manifest in KEYCLOAK_OPERATOR_MANIFESTS.items()
         }
+
+        def transforms(key: str) -> list[pulumi.ResourceTransform]:
+            return manifest_transforms(
+                key,
+                site=args.site,
+                namespace=args.namespace.name,
+                registry=args.registry,
+                pull_secret=args.pull_secret,
+            )
+
         crds = [
             k8s.yaml.v2.ConfigFile(
                 f"keycloak-{key}",
                 file=manifests[key],
                 opts=pulumi.ResourceOptions.merge(
-                    child,
-                    pulumi.ResourceOptions(
-                        depends_on=list(args.after),
-                        transforms=[label_transform(args.site, "keycloak-operator")],
-                    ),
+                    child, pulumi.ResourceOptions(depends_on=list(args.after), transforms=transforms(key))
                 ),
             )
             for key in ("keycloaksCrd", "realmImportsCrd")
         ]
         operator = k8s.yaml.v2.ConfigFile(
-            "keycloak-operator",
+            OPERATOR_RELEASE,
             file=manifests["operator"],
             opts=pulumi.ResourceOptions.merge(
-                child,
-                pulumi.ResourceOptions(
-                    depends_on=crds,
-                    transforms=[
-                        operator_transform(args.namespace.name, args.registry, args.pull_secret),
-                        label_transform(args.site, "keycloak-operator"),
-                    ],
-                ),
+                child, pulumi.ResourceOptions(depends_on=crds, transforms=transforms("operator"))
             ),
         )
         secrets = self._bootstrap_secrets(args, child)
