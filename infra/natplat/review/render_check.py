@@ -7,7 +7,9 @@ list missed, an IngressClass that flips between runs, a Grafana ClusterRole on e
 NodePort GUI; these rules catch that class of fault:
 
 - every image a pod runs is one the site's mirror list names (on an air-gapped site, every image
-  starts with the site's mirror);
+  starts with the site's mirror): containers' images, the image fields of operators' resources
+  (Keycloak's `image`, CloudNativePG's `imageName`, ECK's and prometheus-operator's `image`), and
+  the images operators are given by environment or flag (`OPERATOR_IMAGE_ENV`, `OPERATOR_IMAGE_FLAGS`);
 - no Service of type NodePort or LoadBalancer but the gateway's proxy;
 - no Role or ClusterRole grants read on Secrets, except the operators' own (listed with reasons);
 - every ServiceMonitor selects at least one Service, on a port that Service has;
@@ -19,13 +21,54 @@ NodePort GUI; these rules catch that class of fault:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
-IMAGE_CUSTOM_KINDS = {"Prometheus", "Alertmanager", "Elasticsearch", "Kibana", "Logstash", "Beat"}
-"""Custom resources whose `spec.image` is what their operator's pods pull."""
+IMAGE_CUSTOM_KINDS = {
+    "Prometheus": "image",
+    "Alertmanager": "image",
+    "Elasticsearch": "image",
+    "Kibana": "image",
+    "Logstash": "image",
+    "Beat": "image",
+    "Keycloak": "image",
+    "Cluster": "imageName",  # CloudNativePG's PostgreSQL
+}
+"""Custom resources and the `spec` field naming the image their operator's pods pull."""
+
+OPERATOR_IMAGE_ENV: dict[str, str] = {
+    "RELATED_IMAGE_KEYCLOAK": "the Keycloak Operator runs it for a Keycloak that names no image",
+    "OPERATOR_IMAGE_NAME": (
+        "CloudNativePG copies its own image into every PostgreSQL instance (the bootstrap controller)"
+    ),
+    "SIDECAR_IMAGE": "the Barman Cloud plugin injects it into every PostgreSQL instance that archives",
+}
+"""Operators' environment variables naming an image their operator makes pods pull (a value, or a
+ConfigMap key: plugin-barman-cloud 0.7.0 reads SIDECAR_IMAGE from its ConfigMap)."""
+
+OPERATOR_IMAGE_FLAGS: dict[str, str] = {
+    "--acme-http01-solver-image": "cert-manager's controller starts an ACME HTTP-01 solver pod from it",
+    "--prometheus-config-reloader": "prometheus-operator injects it into every Prometheus and Alertmanager",
+}
+"""Operators' flags naming an image their pods pull. (prometheus-operator's
+`--*-default-base-image` flags are used only for a resource that names no image; ours all do.)"""
+
+
+def _acme_issuer(objects: Iterable[Mapping[str, Any]]) -> bool:
+    return any(
+        o.get("kind") in ("Issuer", "ClusterIssuer") and "acme" in (o.get("spec") or {}) for o in objects
+    )
+
+
+PULLED_ONLY_IF: dict[str, Callable[[Iterable[Mapping[str, Any]]], bool]] = {
+    # cert-manager v1.21.1's chart always passes the flag; the controller starts a solver pod only
+    # for an ACME challenge, so a site whose issuer is its CA (north) never pulls it, and its
+    # mirror list rightly leaves it out.
+    "--acme-http01-solver-image": _acme_issuer,
+}
+"""Images named by a flag that are pulled only when another object asks for them."""
 
 SECRET_READERS: dict[tuple[str, str], str] = {
     (
@@ -56,6 +99,21 @@ SECRET_READERS: dict[tuple[str, str], str] = {
     ("Role", "cert-manager-webhook:dynamic-serving"): (
         "cert-manager's webhook, its own serving certificate, in its own namespace only"
     ),
+    ("Role", "keycloak-operator-role"): (
+        "the Keycloak Operator, in the identity namespace only: it writes the Keycloak's own Secrets "
+        "(the initial admin's, its services') and reads those the Keycloak resource names (database, "
+        "trust stores)"
+    ),
+    **{
+        ("ClusterRole", name): (
+            f"the Keycloak Operator's {what} controller: a ClusterRole its manifest binds by RoleBinding "
+            "in the identity namespace only"
+        )
+        for name, what in (
+            ("keycloakcontroller-cluster-role", "Keycloak"),
+            ("keycloakrealmimportcontroller-cluster-role", "realm import"),
+        )
+    },
     ("Role", "plugin-barman-cloud-secrets"): (
         "the Barman Cloud plugin, in the databases namespace only and on the object store's "
         "credentials Secret only (resourceNames): the Role it writes for each database grants that"
@@ -129,20 +187,48 @@ def containers(spec: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
     yield from spec.get("containers") or []
 
 
-def _images(obj: Mapping[str, Any]) -> Iterator[str]:
+def _config_value(objects: Iterable[Mapping[str, Any]], namespace: str | None, ref: Mapping[str, Any]) -> Any:
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        if (
+            obj.get("kind") == "ConfigMap"
+            and meta.get("name") == ref.get("name")
+            and meta.get("namespace") in (None, namespace)
+        ):
+            return (obj.get("data") or {}).get(ref.get("key"))
+    return None
+
+
+def _images(obj: Mapping[str, Any], objects: list[Mapping[str, Any]]) -> Iterator[str]:
+    """Every image the object makes a pod pull: its containers', the image fields of operators'
+    resources, and the images operators are told of by environment or flag."""
     spec = pod_spec(obj)
     if spec is not None:
+        namespace = (obj.get("metadata") or {}).get("namespace")
         for container in containers(spec):
             if container.get("image"):
                 yield container["image"]
-    elif obj.get("kind") in IMAGE_CUSTOM_KINDS and (obj.get("spec") or {}).get("image"):
-        yield obj["spec"]["image"]
+            for env in container.get("env") or []:
+                if env.get("name") not in OPERATOR_IMAGE_ENV:
+                    continue
+                ref = (env.get("valueFrom") or {}).get("configMapKeyRef")
+                value = env.get("value") if ref is None else _config_value(objects, namespace, ref)
+                yield str(value) if value else f"(unresolved {env['name']})"
+            for arg in [*(container.get("args") or []), *(container.get("command") or [])]:
+                flag, _, value = str(arg).partition("=")
+                if flag in OPERATOR_IMAGE_FLAGS and PULLED_ONLY_IF.get(flag, lambda _: True)(objects):
+                    yield value
+    else:
+        field_name = IMAGE_CUSTOM_KINDS.get(str(obj.get("kind")))
+        if field_name and (obj.get("spec") or {}).get(field_name):
+            yield obj["spec"][field_name]
 
 
 def check_images(objects: Iterable[Mapping[str, Any]], facts: SiteFacts) -> list[str]:
+    objects = list(objects)
     problems = []
     for obj in objects:
-        for image in _images(obj):
+        for image in _images(obj, objects):
             if facts.image_mirror and not image.startswith(f"{facts.image_mirror}/"):
                 problems.append(
                     f"{_name(obj)}: image {image} is not from the site's mirror {facts.image_mirror}"
@@ -281,7 +367,10 @@ def check_custom_resources(objects: Iterable[Mapping[str, Any]], facts: SiteFact
         schema = schemas.get((str(obj.get("apiVersion")), str(obj.get("kind"))))
         if schema is None:
             continue
-        schema = {**schema, "properties": {**schema.get("properties", {}), "metadata": {"type": "object"}}}
+        # Every object's root carries these, whatever its CRD's schema lists (the Keycloak
+        # Operator's CRDs list neither apiVersion nor kind).
+        root = {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}}
+        schema = {**schema, "properties": {**schema.get("properties", {}), **root}}
         for error in sorted(jsonschema.Draft7Validator(schema).iter_errors(obj), key=lambda e: list(e.path)):
             where = ".".join(str(part) for part in error.absolute_path) or "(object)"
             problems.append(f"{_name(obj)}: {where}: {error.message[:200]}")
