@@ -205,8 +205,9 @@ plan-diff: $(INSTALLED) ## Markdown diff of the offline plan between BASE and th
 
 # Where helm and the chart repositories are reachable (ops machines, the pull-request workflow):
 # the pinned charts rendered with each site's planned values, then schema, checkov and invariants.
-render-charts: plan $(CHECKOV_INSTALLED) ## render every site's charts (needs helm) and check what really deploys: make render-charts [SITE=north]
-	@$(PROGRAM) -m natplat.review.render_charts --plan build/plan --out build/render $(if $(SITE),--site $(SITE),)
+render-charts: plan $(CHECKOV_INSTALLED) ## render every site's charts and manifests (needs helm) and check what really deploys: make render-charts [SITE=north] [CHARTS_FROM=dir] [MANIFESTS_FROM=dir]
+	@$(PROGRAM) -m natplat.review.render_charts --plan build/plan --out build/render $(if $(SITE),--site $(SITE),) \
+	  $(if $(CHARTS_FROM),--charts-from $(CHARTS_FROM),) $(if $(MANIFESTS_FROM),--manifests-from $(MANIFESTS_FROM),)
 
 footprint: $(INSTALLED) ## CPU and memory a site requests, from its rendered objects (after render-charts); small sites must stay within 5 vCPU and 10 GiB: make footprint SITE=coast
 	@test -n "$(SITE)" || { echo "usage: make footprint SITE=<site> [NODES=3]" >&2; exit 2; }

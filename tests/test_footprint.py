@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from natplat.layers.identity.keycloak import adapt_operator_object
 from natplat.review.footprint import GIB, count, main, pod_requests
 
 
@@ -79,7 +80,17 @@ def test_replicas_daemonsets_jobs_and_operator_resources_are_counted(tmp_path: P
             {"replicas": 1, "resources": sized("500m", "1Gi")},
         ),
     ]
-    footprint = count(write(tmp_path, "site", {"program": objects}), "site", nodes=4)
+    # The Keycloak Operator, counted from its manifest as the render writes it (the program's
+    # transform sizes the upstream Deployment), not from a constant.
+    upstream_operator = custom(
+        "apps/v1",
+        "Deployment",
+        "keycloak-operator",
+        template({"name": "keycloak-operator", "image": "quay.io/x", "resources": sized("300m", "450Mi")}),
+    )
+    operator = adapt_operator_object(upstream_operator, "platform-identity", "op:1", "kc:1", None)
+    rendered = {"program": objects, "manifest-operator": [operator]}
+    footprint = count(write(tmp_path, "site", rendered), "site", nodes=4)
     by_name = {p.name: p for p in footprint.running}
     assert by_name["Deployment api"].total_cpu_m == 200
     assert by_name["DaemonSet agent"].pods == 4  # one per node
@@ -88,7 +99,7 @@ def test_replicas_daemonsets_jobs_and_operator_resources_are_counted(tmp_path: P
     assert by_name["Keycloak keycloak"].total_memory == 2 * GIB
     assert by_name["Cluster db"].pods == 3
     assert by_name["Prometheus prom"].cpu_m == 510  # with the config-reloader the operator injects
-    assert by_name["Deployment keycloak-operator"].cpu_m == 100  # applied from its manifest
+    assert by_name["Deployment keycloak-operator"].cpu_m == 100  # its manifest, as the program applies it
     expected_cpu = 200 + 40 + 3000 + 500 + 300 + 0 + 510 + 100
     assert footprint.cpu_m == expected_cpu
 

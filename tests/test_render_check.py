@@ -8,9 +8,12 @@ import copy
 from typing import Any
 
 import pytest
+import yaml
 
+from harness import ROOT
 from natplat.layers.gateway.kong import PROXY_SERVICE
-from natplat.review.render_charts import helm_command, site_facts
+from natplat.review.policy_config import policy_config
+from natplat.review.render_charts import helm_command, judge_with_the_pack, render_manifest, site_facts
 from natplat.review.render_check import (
     SiteFacts,
     check,
@@ -21,6 +24,8 @@ from natplat.review.render_check import (
     check_secret_readers,
     check_service_monitors,
 )
+from natplat.spec.catalog import KEYCLOAK_OPERATOR_MANIFESTS
+from natplat.spec.stackfile import load_stack_file
 
 MIRROR = "mirror.north.example/upstream"
 FACTS = SiteFacts(
@@ -329,3 +334,140 @@ def test_custom_resources_must_match_the_crd_the_charts_render() -> None:
     assert check_custom_resources([OBJECT_STORE_CRD, wrong_type], FACTS)
     # Without the CRD in the render (a resource of an operator applied from a manifest), no judgement.
     assert check_custom_resources([typo], FACTS) == []
+
+
+def _operator(env: list[dict], args: list[str]) -> dict:
+    deployment = daemon_set(f"{MIRROR}/quay.io/prometheus/node-exporter:v1.12.1-distroless")
+    deployment["kind"] = "Deployment"
+    deployment["spec"]["template"]["spec"]["containers"][0].update({"env": env, "args": args})
+    return deployment
+
+
+@pytest.mark.parametrize(
+    ("objects", "image"),
+    [
+        (
+            [
+                {
+                    "kind": "Keycloak",
+                    "metadata": {"name": "k"},
+                    "spec": {"image": "quay.io/keycloak/keycloak:1"},
+                }
+            ],
+            "quay.io/keycloak/keycloak:1",
+        ),
+        (
+            [{"kind": "Cluster", "metadata": {"name": "c"}, "spec": {"imageName": "ghcr.io/pg:17"}}],
+            "ghcr.io/pg:17",
+        ),
+        ([_operator([{"name": "RELATED_IMAGE_KEYCLOAK", "value": "quay.io/kc:2"}], [])], "quay.io/kc:2"),
+        (
+            [
+                _operator([], ["--acme-http01-solver-image=quay.io/jetstack/solver:v1"]),
+                {"kind": "ClusterIssuer", "metadata": {"name": "platform"}, "spec": {"acme": {}}},
+            ],
+            "quay.io/jetstack/solver:v1",
+        ),
+        ([_operator([], ["--prometheus-config-reloader=quay.io/reloader:v1"])], "quay.io/reloader:v1"),
+        (
+            [
+                _operator(
+                    [
+                        {
+                            "name": "SIDECAR_IMAGE",
+                            "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "SIDECAR_IMAGE"}},
+                        }
+                    ],
+                    [],
+                ),
+                {
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "cfg", "namespace": "platform-node-agents"},
+                    "data": {"SIDECAR_IMAGE": "ghcr.io/sidecar:v1"},
+                },
+            ],
+            "ghcr.io/sidecar:v1",
+        ),
+    ],
+    ids=["keycloak-image", "cnpg-imageName", "env", "solver-flag", "reloader-flag", "env-from-configmap"],
+)
+def test_images_operators_are_told_of_are_checked_against_the_mirror(objects: list[dict], image: str) -> None:
+    """The images an operator's pods pull that no container of the render names: the image fields
+    of its resources, and the images its flags and environment give it."""
+    problems = check_images(objects, FACTS)
+    assert f"image {image} is not from the site's mirror {MIRROR}" in " ".join(problems)
+    mirrored = f"{MIRROR}/{image}"
+    allowed = SiteFacts(
+        "north", "platform-gateway", PROXY_SERVICE, FACTS.allowed_images | {mirrored}, image_mirror=MIRROR
+    )
+    text = yaml.safe_dump(objects).replace(image, mirrored)
+    assert check_images(yaml.safe_load(text), allowed) == []
+
+
+OPERATOR_MANIFEST = """
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: keycloak-operator}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: keycloak-operator-role}
+rules:
+- {apiGroups: [""], resources: [secrets, services], verbs: [get, list, watch, create, delete, patch, update]}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: keycloak-operator}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app.kubernetes.io/name: keycloak-operator}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: keycloak-operator}}
+    spec:
+      containers:
+      - name: keycloak-operator
+        image: quay.io/keycloak/keycloak-operator:26.7.3
+        env:
+        - {name: RELATED_IMAGE_KEYCLOAK, value: quay.io/keycloak/keycloak:26.7.3}
+        resources: {limits: {cpu: 700m, memory: 450Mi}, requests: {cpu: 300m, memory: 450Mi}}
+"""
+"""The shape of the Keycloak Operator's kubernetes.yml (its Deployment and Secret-reading Role)."""
+
+
+def test_a_manifest_renders_as_the_program_applies_it_and_the_pack_judges_its_objects() -> None:
+    north = load_stack_file(ROOT / "stacks" / "Pulumi.north.yaml")
+    upstream = KEYCLOAK_OPERATOR_MANIFESTS["operator"].upstream
+    objects = render_manifest(upstream, OPERATOR_MANIFEST, north)
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    assert deployment["metadata"]["namespace"] == "platform-identity"
+    assert deployment["metadata"]["labels"]["national-platform/site"] == "north"
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    mirror = north.registry.image_mirror
+    assert container["image"] == f"{mirror}/quay.io/keycloak/keycloak-operator:26.7.3"
+    assert container["env"][0]["value"] == f"{mirror}/quay.io/keycloak/keycloak:26.7.3"
+    # The Role reads Secrets: listed with its reason, so the render accepts it.
+    facts = SiteFacts("north", "platform-gateway", PROXY_SERVICE, frozenset(), image_mirror=mirror)
+    assert check_secret_readers(objects, facts) == []
+    assert check_secret_readers(objects, SiteFacts("north", "g", "p", frozenset(), secret_readers={}))
+    # The pack's rules over the manifest's objects, as a real preview would hand them over: a
+    # medium site's single-replica operator passes only as a named singleton.
+    staging = load_stack_file(ROOT / "stacks" / "Pulumi.staging.yaml")
+    staged = render_manifest(upstream, OPERATOR_MANIFEST, staging)
+    assert judge_with_the_pack({"manifest-operator": staged}, staging) == []
+    settings = policy_config(staging)
+    for config in settings.values():
+        config["singletons"] = [s for s in config["singletons"] if s != "platform-identity/keycloak-operator"]
+    found = judge_with_the_pack({"manifest-operator": staged}, staging, settings)
+    assert found == [
+        "policy replicas-and-disruption-budgets: platform-identity/keycloak-operator: 1 replica(s);"
+        " a medium or large site runs at least 2",
+        "policy replicas-and-disruption-budgets: platform-identity/keycloak-operator: no PodDisruptionBudget"
+        " selects it",
+    ]
+
+
+def test_the_acme_solver_image_is_pulled_only_where_an_acme_issuer_is() -> None:
+    controller = _operator([], ["--acme-http01-solver-image=quay.io/jetstack/cert-manager-acmesolver:v1"])
+    assert check_images([controller], FACTS) == []  # north: its CA issues, no solver ever runs
+    acme = {"kind": "ClusterIssuer", "metadata": {"name": "platform"}, "spec": {"acme": {}}}
+    assert check_images([controller, acme], FACTS)

@@ -29,7 +29,6 @@ from typing import Any
 
 import yaml
 
-from natplat.layers.identity.keycloak import OPERATOR_RESOURCES as KEYCLOAK_OPERATOR_RESOURCES
 from natplat.review.offline import ROOT
 from natplat.spec.quantities import byte_count, cpu_millicores
 from natplat.spec.stackfile import load_stack_file
@@ -223,12 +222,6 @@ def count(render_dir: Path, site: str, nodes: int) -> Footprint:
             running, transient = expand(obj, source, nodes, reloader, sidecars)
             footprint.running += running
             footprint.transient += transient
-    if any(p.name == "Keycloak keycloak" for p in footprint.running):
-        footprint.running.append(
-            _resources_pods(
-                "keycloak-operator manifest", "Deployment keycloak-operator", 1, KEYCLOAK_OPERATOR_RESOURCES
-            )
-        )
     return footprint
 
 

@@ -4,11 +4,19 @@ together with the program's own, against the site's Kubernetes schema (kubernete
 strict), checkov (with `.checkov.yaml`'s reasoned skips) and the platform's invariants
 (`natplat.review.render_check`).
 
+The plain manifests the program applies by URL (the Keycloak Operator's) are rendered too, from
+their upstream URLs or a folder laid out as a site's manifest mirror (`--manifests-from`,
+`<project>/<version>/<path>`), with the very transforms the program applies to them. Then the
+policy pack's own rules run over everything (charts, manifests and the program's objects), with
+the exemptions the pack reads for the site: a chart's or a manifest's objects are judged here
+before any real preview.
+
 It needs `helm` (HELM_VERSION) and the chart repositories, or a folder of unpacked charts
 (`--charts-from`, one `<chart name>/` per chart, as `helm pull --untar` leaves them): it runs on
 ops machines and in the pull-request workflow, not on machines without them.
 
     python -m natplat.review.render_charts [--plan build/plan] [--out build/render] [--site north ...]
+        [--charts-from DIR] [--manifests-from DIR]
 """
 
 from __future__ import annotations
@@ -18,17 +26,23 @@ import json
 import shutil
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
+import pulumi
 import yaml
 
 from natplat.blocks.labels import with_platform_labels
+from natplat.layers.baseline import NAMESPACES, PULL_SECRET_NAME
 from natplat.layers.gateway.kong import PROXY_SERVICE
+from natplat.layers.identity.keycloak import manifest_transforms
 from natplat.review.offline import ROOT
+from natplat.review.policy_config import policy_config
 from natplat.review.render_check import SiteFacts, check
-from natplat.spec.catalog import CHARTS
+from natplat.spec.catalog import CHARTS, KEYCLOAK_OPERATOR_MANIFESTS
+from natplat.spec.model import Site
 from natplat.spec.stackfile import load_stack_file
 
 HELM_VERSION = "v3.19.0"
@@ -137,6 +151,9 @@ CHECKOV_EXEMPTIONS: dict[tuple[str, str], str] = {
     ("CKV_K8S_8", "Deployment.platform-databases.plugin-barman-cloud"): (
         "plugin-barman-cloud 0.7.0's chart defines a readiness probe only; the plugin exits on failure"
     ),
+    ("CKV_K8S_38", "Deployment.platform-identity.keycloak-operator"): (
+        "the Keycloak Operator watches and writes Keycloak's objects through the Kubernetes API"
+    ),
     ("CKV_K8S_155", "ClusterRole.default.cnpg-cloudnative-pg"): (
         "CloudNativePG patches its own webhook configurations with the CA it generates (get, patch)"
     ),
@@ -220,13 +237,78 @@ def run_checkov(folder: Path) -> list[str]:
     ]
 
 
-def render_site(plan: Path, out: Path, site: str, charts_from: Path | None) -> list[str]:
+def type_token(obj: dict[str, Any]) -> str:
+    """The Pulumi type of a Kubernetes object (`kubernetes:apps/v1:Deployment`, core `core/v1`)."""
+    api = str(obj.get("apiVersion", ""))
+    return f"kubernetes:{api if '/' in api else f'core/{api}'}:{obj.get('kind')}"
+
+
+def read_manifest(upstream: str, manifests_from: Path | None) -> str:
+    """A pinned manifest file: from a folder laid out as a manifest mirror, or from upstream."""
+    key = next(k for k, m in KEYCLOAK_OPERATOR_MANIFESTS.items() if m.upstream == upstream)
+    manifest = KEYCLOAK_OPERATOR_MANIFESTS[key]
+    if manifests_from is not None:
+        return (manifests_from / manifest.mirror_path).read_text()
+    with urllib.request.urlopen(upstream, timeout=60) as response:  # noqa: S310 - a pinned https URL
+        return response.read().decode()
+
+
+def render_manifest(upstream: str, text: str, stack: Site) -> list[dict[str, Any]]:
+    """The objects of a manifest as the program applies them: its transforms (identity namespace,
+    images from the site's registry, the operator hardened, the platform's labels), in order."""
+    key = next(k for k, m in KEYCLOAK_OPERATOR_MANIFESTS.items() if m.upstream == upstream)
+    transforms = manifest_transforms(
+        key,
+        site=stack.name,
+        namespace=NAMESPACES["identity"].name,
+        registry=stack.registry,
+        pull_secret=PULL_SECRET_NAME if stack.registry.pull_secret is not None else None,
+    )
+
+    def applied(obj: dict[str, Any]) -> dict[str, Any]:
+        for transform in transforms:
+            args = pulumi.ResourceTransformArgs(
+                True, type_token(obj), "render", obj, pulumi.ResourceOptions()
+            )
+            result = transform(args)
+            obj = dict(result.props) if result is not None else obj
+        return obj
+
+    return [applied(obj) for obj in load_manifests(text)]
+
+
+def judge_with_the_pack(
+    sources: dict[str, list[dict[str, Any]]],
+    stack: Site,
+    settings: dict[str, dict[str, Any]] | None = None,
+) -> list[str]:
+    """The policy pack's rules over every rendered object, as a real preview hands them over
+    (named `<chart or manifest>:<namespace>/<name>`), with the site's pack configuration (or
+    `settings`)."""
+    sys.path.insert(0, str(ROOT / "policies"))
+    from platform_policies import POLICIES  # noqa: PLC0415 - the pack, on its own path
+    from platform_policies.judge import Seen, judge  # noqa: PLC0415
+
+    seen = []
+    for source, objects in sources.items():
+        for obj in objects:
+            meta = obj.get("metadata") or {}
+            where = f"{meta['namespace']}/{meta.get('name')}" if meta.get("namespace") else meta.get("name")
+            seen.append(Seen(type_token(obj), f"{source}:{where}", obj))
+    verdict = judge(POLICIES, settings or policy_config(stack), seen)
+    return [f"policy {finding.policy}: {finding.message}" for finding in verdict.violations]
+
+
+def render_site(
+    plan: Path, out: Path, site: str, charts_from: Path | None, manifests_from: Path | None = None
+) -> list[str]:
     inventory = json.loads((plan / site / "inventory.json").read_text())
     stack = load_stack_file(ROOT / "stacks" / f"Pulumi.{site}.yaml")
     folder = out / site
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     objects: list[dict[str, Any]] = []
+    sources: dict[str, list[dict[str, Any]]] = {}
     problems: list[str] = []
     for chart in inventory["charts"]:
         command = helm_command(chart, plan / site / "values", inventory["kubernetesVersion"], charts_from)
@@ -240,11 +322,23 @@ def render_site(plan: Path, out: Path, site: str, charts_from: Path | None) -> l
         ]
         (folder / f"{chart['name']}.yaml").write_text(yaml.safe_dump_all(rendered, sort_keys=False))
         objects += rendered
+        sources[chart["name"]] = rendered
+    for upstream in inventory.get("manifests", []):
+        name = next((k for k, m in KEYCLOAK_OPERATOR_MANIFESTS.items() if m.upstream == upstream), upstream)
+        try:
+            rendered = render_manifest(upstream, read_manifest(upstream, manifests_from), stack)
+        except (OSError, StopIteration) as error:
+            problems.append(f"manifest {upstream}: {error}")
+            continue
+        (folder / f"manifest-{name}.yaml").write_text(yaml.safe_dump_all(rendered, sort_keys=False))
+        objects += rendered
+        sources[f"manifest-{name}"] = rendered
     program = [d for d in yaml.safe_load_all((plan / site / "objects.yaml").read_text()) if d]
     (folder / "program.yaml").write_text(yaml.safe_dump_all(program, sort_keys=True))
     everything = objects + program
     mirror = stack.registry.image_mirror if stack.registry.air_gapped else None
     problems += check(everything, site_facts(inventory, mirror))
+    problems += judge_with_the_pack({**sources, "program": program}, stack)
     problems += validate_schemas(everything, inventory["kubernetesVersion"])
     problems += run_checkov(folder)
     return problems
@@ -258,6 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--charts-from", type=Path, help="a folder of unpacked charts instead of the repositories"
     )
+    parser.add_argument(
+        "--manifests-from",
+        type=Path,
+        help="a folder laid out as a manifest mirror (<project>/<version>/<path>) instead of upstream",
+    )
     args = parser.parse_args(argv)
     if shutil.which("helm") is None:
         print(f"helm is needed to render the charts: {HELM_INSTALL}", file=sys.stderr)
@@ -269,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     report = ["## Charts as they render", ""]
     failed = False
     for site in sites:
-        problems = render_site(args.plan, args.out, site, args.charts_from)
+        problems = render_site(args.plan, args.out, site, args.charts_from, args.manifests_from)
         failed |= bool(problems)
         report.append(f"### {site}: {'no problem' if not problems else f'{len(problems)} problem(s)'}")
         report += [f"- {p}" for p in problems]
