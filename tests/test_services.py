@@ -74,12 +74,16 @@ def test_containers_are_hardened_and_sized_by_the_profile(run: ProgramRun) -> No
         assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
-        assert container["lifecycle"]["preStop"]["sleep"]["seconds"] > 0
+        # No pre-stop pause: the service itself keeps serving for DRAIN_DELAY_MS after SIGTERM,
+        # each response closing its kept-alive connection (services/lib/kit/test/restart.test.js).
+        assert "lifecycle" not in container
         keys = {c["topologyKey"] for c in spec["topologySpreadConstraints"]}
         assert "kubernetes.io/hostname" in keys
-        # Drain time (SHUTDOWN_TIMEOUT_MS) fits in the grace period, pre-stop pause included.
+        # The drain delay and the drain time (SHUTDOWN_TIMEOUT_MS) fit in the grace period.
         env = {e["name"]: e["value"] for e in container["env"]}
-        assert int(env["SHUTDOWN_TIMEOUT_MS"]) / 1000 + 5 < spec["terminationGracePeriodSeconds"]
+        assert int(env["DRAIN_DELAY_MS"]) >= 5000
+        drain = (int(env["DRAIN_DELAY_MS"]) + int(env["SHUTDOWN_TIMEOUT_MS"])) / 1000
+        assert drain < spec["terminationGracePeriodSeconds"]
 
 
 @pytest.mark.parametrize(

@@ -23,9 +23,13 @@ HTTP_PORT = 8080
 SERVICE_PORT = 80
 RUN_AS = 1000  # the `node` user of the official Node.js images
 SHUTDOWN_SECONDS = 20
-"""How long a pod may drain after SIGTERM; the grace period adds the pre-stop pause on top."""
-PRE_STOP_SECONDS = 5
-"""Pause before SIGTERM so endpoints and Kong stop routing to the pod before it stops accepting."""
+"""How long a pod may take to finish its requests once it stops accepting; the grace period adds
+the drain delay on top."""
+DRAIN_DELAY_SECONDS = 5
+"""After SIGTERM, how long the service keeps accepting and serving (each response with
+`Connection: close`) while the endpoints and Kong stop routing to the pod: Kubernetes removes the
+endpoints as it sends SIGTERM, asynchronously. In the process rather than a pre-stop pause, so
+that kept-alive connections are closed after a response, never under a request on its way."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,7 @@ class Microservice(pulumi.ComponentResource):
         env = {
             "PORT": str(HTTP_PORT),
             "LOG_LEVEL": "info",
+            "DRAIN_DELAY_MS": str(DRAIN_DELAY_SECONDS * 1000),
             "SHUTDOWN_TIMEOUT_MS": str(SHUTDOWN_SECONDS * 1000),
             **args.env,
         }
@@ -201,11 +206,6 @@ class Microservice(pulumi.ComponentResource):
                 period_seconds=5,
                 failure_threshold=2,
             ),
-            lifecycle=k8s.core.v1.LifecycleArgs(
-                pre_stop=k8s.core.v1.LifecycleHandlerArgs(
-                    sleep=k8s.core.v1.SleepActionArgs(seconds=PRE_STOP_SECONDS)
-                )
-            ),
             volume_mounts=mounts or None,
         )
         spread = [
@@ -233,7 +233,7 @@ class Microservice(pulumi.ComponentResource):
                     service_account_name=args.name,
                     automount_service_account_token=False,
                     priority_class_name=SERVICES_PRIORITY.name,
-                    termination_grace_period_seconds=SHUTDOWN_SECONDS + PRE_STOP_SECONDS + 5,
+                    termination_grace_period_seconds=DRAIN_DELAY_SECONDS + SHUTDOWN_SECONDS + 5,
                     security_context=k8s.core.v1.PodSecurityContextArgs(
                         run_as_non_root=True,
                         run_as_user=RUN_AS,

@@ -80,9 +80,14 @@ export function readConfig(env, spec) {
   return Object.freeze(config);
 }
 
-/** The config every service shares: port, log level, shutdown timeout. */
+/** The config every service shares: port, log level, drain delay and shutdown timeout. */
 export const COMMON_SPEC = {
   port: { env: 'PORT', type: 'int', min: 0, max: 65535, default: 8080 }, // 0: any free port (tests)
   logLevel: { env: 'LOG_LEVEL', type: 'level', default: 'info' },
+  // After SIGTERM, how long the service keeps accepting and serving (every response saying
+  // `Connection: close`) while the endpoints and the gateway stop routing to it. Kubernetes
+  // removes a terminating pod's endpoints at the same time as it sends SIGTERM, not before; the
+  // Deployment sets it (natplat/layers/services/microservice.py). 0 outside a cluster.
+  drainDelayMs: { env: 'DRAIN_DELAY_MS', type: 'int', min: 0, max: 60000, default: 0 },
   shutdownTimeoutMs: { env: 'SHUTDOWN_TIMEOUT_MS', type: 'int', min: 100, max: 120000, default: 20000 },
 };

@@ -41,6 +41,6 @@ export async function startService({ name, version, spec, build, env = process.e
     return undefined;
   }
   logger.flush?.(); // "listening" is what probes and operators wait for: out at once
-  exitOnSignals(built.service, { logger, timeoutMs: config.shutdownTimeoutMs });
+  exitOnSignals(built.service, { logger, timeoutMs: config.shutdownTimeoutMs, delayMs: config.drainDelayMs });
   return built;
 }

@@ -193,16 +193,21 @@ export function createService({ name, logger, metrics, routes, ready = async () 
   }
 
   /**
-   * Drains, then closes: stops accepting connections, finishes every in-flight request (each
-   * response with `Connection: close`, so keep-alive clients go), closes the idle keep-alive
-   * sockets once the last response is out, and returns as soon as every socket is closed, or
-   * cuts what is left when `timeoutMs` runs out.
+   * Drains, then closes, without losing a request:
+   * 1. for `delayMs`, keeps accepting and serving while whatever routes here learns to stop
+   *    (Kubernetes removes the endpoints as it sends SIGTERM, asynchronously): /readyz says 503,
+   *    and every response says `Connection: close`, so a keep-alive socket is closed only right
+   *    after a response, when its client knows not to reuse it, never under a request on its way;
+   * 2. stops accepting, finishes every in-flight request, then closes the sockets that stayed
+   *    idle through the whole delay (nothing routes to them any more);
+   * 3. returns as soon as every socket is closed, or cuts what is left when `timeoutMs` runs out.
    */
-  async function shutdown(timeoutMs) {
+  async function shutdown(timeoutMs, { delayMs = 0 } = {}) {
     if (state.draining) return;
     state.draining = true;
     for (const res of responses) if (!res.headersSent) res.shouldKeepAlive = false;
     logger.info({ event: { action: 'shutdown' } }, `${name} draining`);
+    if (server && delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     if (server) {
       const closed = once(server, 'close');
       // net.Server's close stops accepting and waits for the open sockets. http.Server's own
@@ -231,7 +236,7 @@ export function createService({ name, logger, metrics, routes, ready = async () 
 }
 
 /** Wires SIGTERM and SIGINT to a graceful shutdown, then exits. */
-export function exitOnSignals(service, { logger, timeoutMs }) {
+export function exitOnSignals(service, { logger, timeoutMs, delayMs = 0 }) {
   let stopping = false;
   for (const signal of ['SIGTERM', 'SIGINT']) {
     process.on(signal, () => {
@@ -239,7 +244,7 @@ export function exitOnSignals(service, { logger, timeoutMs }) {
       stopping = true;
       logger.info({ event: { action: 'signal' } }, `received ${signal}`);
       service
-        .shutdown(timeoutMs)
+        .shutdown(timeoutMs, { delayMs })
         .then(() => logger.flush?.())
         .then(() => process.exit(0))
         .catch((error) => {

@@ -15,7 +15,7 @@ test('readConfig applies defaults and reports every bad variable at once, by nam
   };
   assert.deepEqual(
     { ...readConfig({ ISSUER: 'https://auth.example.gov', KEY_FILE: '/etc/hostname' }, spec) },
-    { port: 8080, logLevel: 'info', shutdownTimeoutMs: 20000, issuer: 'https://auth.example.gov', keyFile: '/etc/hostname', redisUrl: undefined },
+    { port: 8080, logLevel: 'info', drainDelayMs: 0, shutdownTimeoutMs: 20000, issuer: 'https://auth.example.gov', keyFile: '/etc/hostname', redisUrl: undefined },
   );
   let error;
   try {
