@@ -2,7 +2,7 @@
 // token carries `offices.read`.
 import { HttpError, createService } from '@natplat/service-kit';
 
-import { isOfficeId } from './directory.js';
+import { isOffice, isOfficeId, isOfficeList } from './directory.js';
 
 const REGION = /^[a-z][a-z0-9-]{0,31}$/;
 
@@ -37,6 +37,7 @@ export function createOfficesApp({ directory, cache, guard, logger, metrics, rea
           `list:${region ?? '*'}`,
           () => directory.list({ region }),
           (list) => Array.isArray(list) && (region === undefined || list.length > 0),
+          (list) => isOfficeList(list, region) && (region === undefined || list.length > 0),
         );
         res.set('cache-control', 'private, max-age=60').json({ offices });
       });
@@ -44,7 +45,8 @@ export function createOfficesApp({ directory, cache, guard, logger, metrics, rea
         if (!isOfficeId(req.params.id)) {
           throw new HttpError(400, { error: 'invalid_request', error_description: 'not an office id' });
         }
-        const office = await cache.getOrLoad(`office:${req.params.id}`, () => directory.get(req.params.id));
+        const { id } = req.params;
+        const office = await cache.getOrLoad(`office:${id}`, () => directory.get(id), undefined, (value) => isOffice(value, id));
         if (!office) throw new HttpError(404, { error: 'not_found', error_description: `no office ${req.params.id}` });
         res.set('cache-control', 'private, max-age=60').json(office);
       });

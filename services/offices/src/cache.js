@@ -43,7 +43,7 @@ export function createRedisCache({ url, password, ttlSeconds, timeoutMs, logger,
   const near = createNearCache(nearTtlMs, nearLimit);
   const operations = metrics.counter({
     name: 'offices_cache_operations_total',
-    help: 'Cache lookups and writes, by operation and result (near_hit, hit, miss, stored, error).',
+    help: 'Cache lookups and writes, by operation and result (near_hit, hit, miss, invalid, stored, error).',
     labelNames: ['operation', 'result'],
   });
   const client = createClient({
@@ -91,9 +91,11 @@ export function createRedisCache({ url, password, ttlSeconds, timeoutMs, logger,
      * The cached value of `key`, or the loader's. Only what the loader found is stored (`found`
      * decides), so the key space is bounded by the directory, not by what callers ask for: an
      * unknown region or office is answered from the directory every time and never becomes a key
-     * in the Redis that Kong's rate-limit counters share.
+     * in the Redis that Kong's rate-limit counters share. A cached value is served only if it has
+     * the shape the caller expects (`valid`): valid JSON of another shape (`false`, a string, an
+     * old layout, what another writer put there) is a miss, counted `invalid`, and is replaced.
      */
-    async getOrLoad(key, load, found = (value) => value !== undefined) {
+    async getOrLoad(key, load, found = (value) => value !== undefined, valid = () => true) {
       const local = near.get(key);
       if (local !== undefined) {
         operations.inc({ operation: 'get', result: 'near_hit' });
@@ -104,12 +106,12 @@ export function createRedisCache({ url, password, ttlSeconds, timeoutMs, logger,
         // Parsed inside the guard: a value that is not JSON is a cache fault, not a 500.
         return text === null ? null : JSON.parse(text);
       });
-      if (cached.ok && cached.value !== null) {
+      if (cached.ok && cached.value !== null && valid(cached.value)) {
         operations.inc({ operation: 'get', result: 'hit' });
         near.set(key, cached.value);
         return cached.value;
       }
-      if (cached.ok) operations.inc({ operation: 'get', result: 'miss' });
+      if (cached.ok) operations.inc({ operation: 'get', result: cached.value === null ? 'miss' : 'invalid' });
       const value = await load();
       if (found(value) && cached.ok) {
         const stored = await attempt('set', () =>

@@ -38,3 +38,31 @@ export function createDirectory({ file }) {
 export function isOfficeId(value) {
   return ID.test(value);
 }
+
+/** An office as the API serves it: what `get` returns for `id`. */
+export function isOffice(value, id) {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    value.id === id &&
+    typeof value.name === 'string' &&
+    typeof value.region === 'string'
+  );
+}
+
+/** A list as `list` returns it: office summaries, all of `region` when one is given. */
+export function isOfficeList(value, region) {
+  return (
+    Array.isArray(value) &&
+    value.every(
+      (office) =>
+        typeof office === 'object' &&
+        office !== null &&
+        ID.test(office.id ?? '') &&
+        typeof office.name === 'string' &&
+        typeof office.region === 'string' &&
+        (region === undefined || office.region === region),
+    )
+  );
+}

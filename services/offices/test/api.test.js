@@ -11,7 +11,7 @@ import { keyPair, listen, memoryLogger, sample, tempDir, testMetrics } from '../
 import { createOfficesApp } from '../src/app.js';
 import { createNoCache } from '../src/cache.js';
 import { createDirectory } from '../src/directory.js';
-import { VerifiedTokens, createTokenGuard, keyId, loadVerificationKeys } from '@natplat/service-kit';
+import { VerifiedTokens, createTokenGuard, keyId, loadVerificationKeys, memoCost } from '@natplat/service-kit';
 
 const AUDIENCE = 'national-platform';
 const ISSUER = 'https://auth.test.platform.gov.example';
@@ -191,7 +191,7 @@ test('a token shaped as Keycloak issues them is accepted: kid from the key, no n
 
 describe('verified tokens are remembered only while they are valid', () => {
   test('the remembered entry is dropped once the token expires or before it is valid', () => {
-    const verified = new VerifiedTokens(2);
+    const verified = new VerifiedTokens();
     verified.set('a', { exp: 100, nbf: 50 });
     assert.ok(verified.get('a', 99, 0));
     assert.equal(verified.get('a', 100, 0), undefined, 'expired');
@@ -199,13 +199,24 @@ describe('verified tokens are remembered only while they are valid', () => {
     assert.equal(verified.get('b', 59, 0), undefined, 'not valid yet');
   });
 
-  test('the oldest entry goes when the bound is reached', () => {
-    const verified = new VerifiedTokens(2);
-    verified.set('a', { exp: 100, nbf: 0 });
-    verified.set('b', { exp: 100, nbf: 0 });
-    verified.set('c', { exp: 100, nbf: 0 });
+  test('the oldest entries go when the byte bound is reached, whatever their count', () => {
+    const payload = { exp: 100, nbf: 0 };
+    const small = memoCost('a', payload);
+    const verified = new VerifiedTokens({ maxBytes: 2 * small });
+    verified.set('a', payload);
+    verified.set('b', payload);
+    verified.set('c', payload);
     assert.equal(verified.get('a', 1, 0), undefined);
-    assert.ok(verified.get('c', 1, 0));
+    assert.ok(verified.get('b', 1, 0) && verified.get('c', 1, 0));
+    assert.equal(verified.bytes, 2 * small);
+    // One large token takes the room of many small ones.
+    const large = 'x'.repeat(small);
+    verified.set(large, payload);
+    assert.deepEqual([...verified.entries.keys()], [large]);
+    assert.ok(verified.bytes <= verified.maxBytes);
+    // One larger than the whole bound is never remembered (it is verified every time).
+    verified.set('y'.repeat(3 * small), payload);
+    assert.deepEqual([...verified.entries.keys()], [large]);
   });
 
   test('a token accepted once is refused after it expires', async () => {
@@ -227,5 +238,32 @@ describe('verified tokens are remembered only while they are valid', () => {
     } finally {
       await guarded.shutdown(1000);
     }
+  });
+});
+
+describe('a claim of the wrong type is an invalid token, never a principal', () => {
+  async function shapedToken(claims) {
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ iss: ISSUER, aud: AUDIENCE, iat: now, exp: now + 300, sub: 'portal', scope: 'offices.read', ...claims })
+      .setProtectedHeader({ alg: 'RS256' })
+      .sign(site.privateKey);
+  }
+
+  for (const [what, claims] of [
+    ['sub is an object', { sub: { id: 'portal' } }],
+    ['sub is a number', { sub: 42 }],
+    ['sub is empty', { sub: '' }],
+    ['scope is a list', { scope: ['offices.read'] }],
+    ['scope is an object', { scope: { 'offices.read': true } }],
+  ]) {
+    test(what, async () => {
+      const answer = await get('/v1/offices', await shapedToken(claims));
+      assert.equal(answer.status, 401);
+      assert.equal(answer.body.error, 'invalid_token');
+    });
+  }
+
+  test('the same token with well-typed claims passes', async () => {
+    assert.equal((await get('/v1/offices', await shapedToken({}))).status, 200);
   });
 });

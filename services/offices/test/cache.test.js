@@ -119,6 +119,37 @@ describe('with the shared Redis', () => {
     assert.equal(await api.count('get', 'error'), errorsBefore + 1);
   });
 
+  for (const [what, cached] of [
+    ['false', false],
+    ['a string', 'coast-harbourton-central'],
+    ['a number', 7],
+    ['a list', [{ id: 'coast-harbourton-central' }]],
+    ['another office', { id: 'capital-old-town-central', name: 'Capital', region: 'capital' }],
+    ['an office without its name', { id: 'coast-harbourton-central', region: 'coast' }],
+  ]) {
+    test(`a cached office that is valid JSON of the wrong shape (${what}) is a miss, and is replaced`, async () => {
+      const key = 'offices:v1:office:coast-harbourton-central';
+      await inspect.set(key, JSON.stringify(cached), { expiration: { type: 'EX', value: 30 } });
+      const invalidBefore = await api.count('get', 'invalid');
+      const response = await api.get('/v1/offices/coast-harbourton-central');
+      assert.equal(response.status, 200);
+      assert.equal(response.body.id, 'coast-harbourton-central');
+      assert.equal(response.body.name, 'Harbourton Central Citizen Office');
+      assert.equal(await api.count('get', 'invalid'), invalidBefore + 1);
+      assert.equal(JSON.parse(await inspect.get(key)).id, 'coast-harbourton-central', 'the directory answer is stored');
+    });
+  }
+
+  test('a cached list of the wrong shape or of another region is a miss', async () => {
+    for (const cached of [{ offices: [] }, [{ id: 'capital-old-town-central', name: 'x', region: 'capital' }], [null]]) {
+      await inspect.set('offices:v1:list:coast', JSON.stringify(cached), { expiration: { type: 'EX', value: 30 } });
+      const response = await api.get('/v1/offices?region=coast');
+      assert.equal(response.status, 200);
+      assert.equal(response.body.offices.length, 4);
+      assert.ok(response.body.offices.every((office) => office.region === 'coast'));
+    }
+  });
+
   test('questions about unknown regions create no key in the Redis Kong shares', async () => {
     for (let i = 0; i < 50; i += 1) {
       const answer = await api.get(`/v1/offices?region=nowhere-${i}`);

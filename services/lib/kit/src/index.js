@@ -5,9 +5,11 @@ export { HttpError, createService, exitOnSignals } from './service.js';
 export { startService } from './main.js';
 export {
   ALGORITHMS,
+  MEMO_MAX_BYTES,
   MIN_RSA_BITS,
   TOKEN_SPEC,
   VerifiedTokens,
+  memoCost,
   createTokenGuard,
   keyId,
   loadVerificationKeys,

@@ -51,29 +51,60 @@ function challenge(error, description) {
 }
 
 /**
+ * What remembering one verified token costs, in bytes, counted high: V8 keeps a token (ASCII) at
+ * one byte per character, a parsed payload at up to about twice its JSON, and a Map entry with an
+ * object's header comes on top (MEMO_ENTRY_OVERHEAD).
+ */
+export const MEMO_ENTRY_OVERHEAD = 512;
+export function memoCost(token, payload) {
+  return token.length + 2 * JSON.stringify(payload).length + MEMO_ENTRY_OVERHEAD;
+}
+
+/** The memo's default bound: small against the smallest profile's 192 MiB service limit. */
+export const MEMO_MAX_BYTES = 16 * 2 ** 20;
+
+/**
  * Remembers tokens whose signature and claims were verified, until they expire: the signature of
- * a given token against a given key set cannot change, so checking it once is enough. Bounded;
- * the oldest entry goes first. Expiry and not-before are checked again on every use.
+ * a given token against a given key set cannot change, so checking it once is enough. Bounded in
+ * bytes (`maxBytes`, counted by memoCost), not in entries: tokens are a few hundred bytes or, with
+ * many claims, tens of kilobytes, and a count bound let large tokens take the process past its
+ * memory limit. The oldest entry goes first; a token too large for the whole bound is verified
+ * every time and never remembered. Expiry and not-before are checked again on every use.
  */
 export class VerifiedTokens {
-  constructor(limit = 10_000) {
-    this.limit = limit;
-    this.entries = new Map();
+  constructor({ maxBytes = MEMO_MAX_BYTES } = {}) {
+    this.maxBytes = maxBytes;
+    this.bytes = 0;
+    this.entries = new Map(); // token → { payload, cost }
   }
 
   get(token, nowSeconds, toleranceSeconds) {
-    const payload = this.entries.get(token);
-    if (!payload) return undefined;
+    const entry = this.entries.get(token);
+    if (!entry) return undefined;
+    const { payload } = entry;
     if (payload.exp + toleranceSeconds <= nowSeconds || (payload.nbf ?? 0) - toleranceSeconds > nowSeconds) {
-      this.entries.delete(token);
+      this.#drop(token, entry);
       return undefined;
     }
     return payload;
   }
 
   set(token, payload) {
-    if (this.entries.size >= this.limit) this.entries.delete(this.entries.keys().next().value);
-    this.entries.set(token, payload);
+    const cost = memoCost(token, payload);
+    if (cost > this.maxBytes) return;
+    const known = this.entries.get(token);
+    if (known) this.#drop(token, known);
+    while (this.bytes + cost > this.maxBytes) {
+      const [oldest, entry] = this.entries.entries().next().value;
+      this.#drop(oldest, entry);
+    }
+    this.entries.set(token, { payload, cost });
+    this.bytes += cost;
+  }
+
+  #drop(token, entry) {
+    this.entries.delete(token);
+    this.bytes -= entry.cost;
   }
 }
 
@@ -100,6 +131,14 @@ export function createTokenGuard({ keySet, audience, issuer, maxLifetimeSeconds,
     });
     if (payload.exp - now > maxLifetimeSeconds + clockToleranceSeconds || payload.exp - payload.iat > maxLifetimeSeconds) {
       throw new errors.JWTClaimValidationFailed('the token lives longer than the gateway allows', payload, 'exp', 'check_failed');
+    }
+    // jose types the registered time claims, the issuer and the audience; the claims the services
+    // read beyond those are typed here: a wrong type is an invalid token, never a principal.
+    if (typeof payload.sub !== 'string' || payload.sub === '') {
+      throw new errors.JWTClaimValidationFailed('"sub" must be a non-empty string', payload, 'sub', 'invalid');
+    }
+    if (payload.scope !== undefined && typeof payload.scope !== 'string') {
+      throw new errors.JWTClaimValidationFailed('"scope" must be a string', payload, 'scope', 'invalid');
     }
     verified.set(token, payload);
     return payload;
