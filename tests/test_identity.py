@@ -21,7 +21,7 @@ from natplat.layers.identity.keycloak import (
     OPERATOR_RESOURCES,
     adapt_operator_object,
 )
-from natplat.layers.identity.realm import FLOW, SIGNING_PRIORITY, render_realm
+from natplat.layers.identity.realm import AUDIENCE_SCOPE, FLOW, SIGNING_PRIORITY, render_realm
 from natplat.layers.identity.realm_sync import LDAP_DIGEST_ATTRIBUTE
 from natplat.spec.catalog import CNPG_CHART, IDENTITY_IMAGES, KEYCLOAK_OPERATOR_MANIFESTS
 from natplat.spec.identity import LdapDirectory
@@ -388,16 +388,29 @@ def test_a_directory_bind_password_is_tracked_by_digest_never_in_clear_outside_t
     identity = capital.identity.model_copy(
         update={"federation": capital.identity.federation.model_copy(update={"ldap": ldap})}
     )
+    scopes = capital.api_scopes
     one = render_realm(
-        identity, display_name="x", keys=[], oidc_secrets={"agents": "s"}, ldap_bind_credential="one"
-    )
+        identity, api_scopes=scopes, display_name="x", keys=[], oidc_secrets={"agents": "s"},
+        ldap_bind_credential="one",
+    )  # fmt: skip
     two = render_realm(
-        identity, display_name="x", keys=[], oidc_secrets={"agents": "s"}, ldap_bind_credential="two"
-    )
+        identity, api_scopes=scopes, display_name="x", keys=[], oidc_secrets={"agents": "s"},
+        ldap_bind_credential="two",
+    )  # fmt: skip
     assert one["ldap"]["config"]["usernameLDAPAttribute"] == ["uid"]
     assert one["settings"]["attributes"][LDAP_DIGEST_ATTRIBUTE] == one["ldap"]["secretDigest"]
     assert one["ldap"]["secretDigest"] != two["ldap"]["secretDigest"]
     assert "one" not in one["ldap"]["secretDigest"]
     plain = render_realm(identity.model_copy(update={"federation": capital.identity.federation}),
-                         display_name="x", keys=[], oidc_secrets={"agents": "s"})  # fmt: skip
+                         api_scopes=scopes, display_name="x", keys=[],
+                         oidc_secrets={"agents": "s"})  # fmt: skip
     assert plain["ldap"] is None and "attributes" not in plain["settings"]
+
+
+def test_the_realm_holds_exactly_the_scopes_the_sites_services_serve(run: ProgramRun) -> None:
+    """Scopes come from the services (`services[].scopes`, else `<name>.read` and `<name>.write`),
+    not from whatever a client names: the applier deletes a managed scope no longer rendered."""
+    site = load_stack_file(ROOT / "stacks" / f"Pulumi.{run.stack}.yaml")
+    names = {scope["name"] for scope in realm(run)["clientScopes"]}
+    assert names == {AUDIENCE_SCOPE, *site.api_scopes}
+    assert set(site.api_scopes) == {"offices.read", "offices.write"}  # offices, by the naming rule

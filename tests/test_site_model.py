@@ -581,6 +581,40 @@ BAD_CASES: list[tuple[str, str, Callable[[dict], None], str, str]] = [
         "'billing', which is not a listed service",
     ),
     (
+        "misspelt-client-scope",
+        "capital",
+        _set("identity", ["clients", 0, "scopes", 1], "offices.wirte"),
+        "identity.clients[0].scopes[1]",
+        "names 'offices.wirte', which no service declares (services' scopes: offices.read, offices.write)",
+    ),
+    (
+        "application-scope-of-no-service",
+        "staging",
+        _set("identity", ["applications", 0, "scopes", 0], "billing.read"),
+        "identity.applications[0].scopes[0]",
+        "names 'billing.read', which no service declares",
+    ),
+    (
+        "scope-declared-by-two-services",
+        "capital",
+        _top(
+            f"{NS}:services",
+            [
+                {"name": "offices", "routes": ["/v1/offices"], "cache": True},
+                {"name": "registry", "routes": ["/v1/registry"], "scopes": ["offices.read"]},
+            ],
+        ),
+        "services[1].scopes[0]",
+        "'offices.read' is already services[0].name: a scope is one service's",
+    ),
+    (
+        "scope-not-a-scope",
+        "coast",
+        _set("services", [0, "scopes"], ["Offices Read"]),
+        "services[0].scopes[0]",
+        "must match the pattern",
+    ),
+    (
         "cors-origin-with-path",
         "capital",
         _set("gateway", ["corsOrigins", 0], "https://portal.gov.example/app"),

@@ -259,10 +259,3 @@ class IdentitySection(Settings):
                     )
                 seen[entry.id] = at
         return self
-
-    @property
-    def scopes(self) -> tuple[str, ...]:
-        """Every scope a client or application of the realm may carry, in a stable order."""
-        found = {scope for client in self.clients for scope in client.scopes}
-        found |= {scope for app in self.applications for scope in app.scopes}
-        return tuple(sorted(found))

@@ -20,7 +20,7 @@ from natplat.spec.certificates import CertificatesSection
 from natplat.spec.identity import IdentitySection
 from natplat.spec.quantities import Bytes, Cpu, byte_count, cpu_millicores
 from natplat.spec.sensitive import SecretValue
-from natplat.spec.settings import DnsLabel, Origin, Settings, problem
+from natplat.spec.settings import DnsLabel, Origin, Scope, Settings, problem
 
 PROJECT = "national-platform"
 """The Pulumi project name, hence the namespace of every config key (`national-platform:site`)."""
@@ -387,10 +387,18 @@ class ServiceSpec(Settings):
 
     name: DnsLabel
     routes: Annotated[tuple[Annotated[str, Field(pattern=r"^/[a-z0-9/_.-]*$")], ...], Field(min_length=1)]
+    scopes: tuple[Scope, ...] = ()
+    """The OAuth scopes the service serves; left out, `<name>.read` and `<name>.write`
+    (`served_scopes`). The realm creates exactly the scopes the site's services serve, and a
+    client or application may name no other."""
     callers: tuple[DnsLabel, ...] = ()
     depends_on: tuple[DnsLabel, ...] = ()
     cache: bool = False
     image_digest: Digest | None = None
+
+    @property
+    def served_scopes(self) -> tuple[str, ...]:
+        return self.scopes or (f"{self.name}.read", f"{self.name}.write")
 
 
 # ---------------------------------------------------------------------------- the site
@@ -518,6 +526,7 @@ class Site(Settings):
             self._certificate_rules,
             self._backup_rules,
             self._service_rules,
+            self._scope_rules,
             self._route_rules,
             self._graph_rules,
             self._identity_rules,
@@ -620,6 +629,36 @@ class Site(Settings):
                         raise problem(f"{at}.{key}", f"names '{target}', which is not a listed service")
             if service.cache and not self.cache.enabled:
                 raise problem(f"{at}.cache", "needs the cache layer (cache.enabled: true)")
+
+    @property
+    def api_scopes(self) -> tuple[str, ...]:
+        """Every scope the site's services serve, in their order: what the realm holds."""
+        return tuple(scope for service in self.services for scope in service.served_scopes)
+
+    def _scope_rules(self) -> None:
+        """A scope is declared by one service only, and a client or application names only declared
+        scopes: a misspelt scope would otherwise be created silently and its client get 403 forever."""
+        owners: dict[str, str] = {}
+        for index, service in enumerate(self.services):
+            for position, scope in enumerate(service.served_scopes):
+                at = f"services[{index}].scopes[{position}]" if service.scopes else f"services[{index}].name"
+                if scope in owners:
+                    raise problem(at, f"'{scope}' is already {owners[scope]}: a scope is one service's")
+                owners[scope] = at
+        if not self.identity.enabled:
+            return
+        declared = ", ".join(owners) or "none"
+        for kind, entries in (
+            ("clients", self.identity.clients),
+            ("applications", self.identity.applications),
+        ):
+            for index, entry in enumerate(entries):
+                for position, scope in enumerate(entry.scopes):
+                    if scope not in owners:
+                        raise problem(
+                            f"identity.{kind}[{index}].scopes[{position}]",
+                            f"names '{scope}', which no service declares (services' scopes: {declared})",
+                        )
 
     def _route_rules(self) -> None:
         """Every route a service claims on the API host is its own: not the whole host, not a

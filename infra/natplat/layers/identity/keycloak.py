@@ -78,6 +78,8 @@ class IdentityArgs:
     site: str
     domain: str
     identity: IdentitySection
+    api_scopes: tuple[str, ...]
+    """The scopes the site's services declare: exactly the realm's API scopes."""
     sizing: Workload
     registry: RegistrySection
     manifest_mirror: str | None
@@ -262,6 +264,7 @@ def realm_document(args: IdentityArgs, secrets: Mapping[str, pulumi.Output[str]]
         plain = dict(zip(names, values[len(keys) :], strict=True))
         document = render_realm(
             args.identity,
+            api_scopes=args.api_scopes,
             display_name=f"National platform ({args.site})",
             keys=realm_keys,
             oidc_secrets={a.removeprefix("oidc:"): v for a, v in plain.items() if a.startswith("oidc:")},

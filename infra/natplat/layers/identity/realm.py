@@ -95,7 +95,8 @@ def realm_settings(identity: IdentitySection, display_name: str) -> dict[str, An
     }
 
 
-def client_scopes(identity: IdentitySection) -> list[dict[str, Any]]:
+def client_scopes(identity: IdentitySection, api_scopes: Sequence[str]) -> list[dict[str, Any]]:
+    """The audience scope, and exactly the scopes the site's services declare (`api_scopes`)."""
     scopes: list[dict[str, Any]] = [
         {
             "name": AUDIENCE_SCOPE,
@@ -122,7 +123,7 @@ def client_scopes(identity: IdentitySection) -> list[dict[str, Any]]:
             ],
         }
     ]
-    for scope in identity.scopes:
+    for scope in sorted(set(api_scopes)):
         scopes.append(
             {
                 "name": scope,
@@ -357,6 +358,7 @@ def browser_flow(identity: IdentitySection) -> dict[str, Any]:
 def render_realm(
     identity: IdentitySection,
     *,
+    api_scopes: Sequence[str],
     display_name: str,
     keys: Sequence[RealmKey],
     oidc_secrets: Mapping[str, str] | None = None,
@@ -371,7 +373,7 @@ def render_realm(
     return {
         "realm": identity.realm,
         "settings": settings,
-        "clientScopes": client_scopes(identity),
+        "clientScopes": client_scopes(identity, api_scopes),
         "roles": [
             {"name": role.name, "description": role.description, "attributes": {MANAGED: ["true"]}}
             for role in identity.roles

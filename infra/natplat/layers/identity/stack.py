@@ -68,6 +68,7 @@ class IdentityStack(pulumi.ComponentResource):
                 site=site.name,
                 domain=site.site.domain,
                 identity=site.identity,
+                api_scopes=site.api_scopes,
                 sizing=site.sizing.keycloak,
                 registry=site.registry,
                 manifest_mirror=site.registry.manifest_mirror,
