@@ -118,3 +118,47 @@ def test_new_service_refuses_a_bad_or_taken_name(copy: Path) -> None:
     for name, words in (("Tax", "not a service name"), ("offices", "exists already"), ("auth", "reserved")):
         result = make(copy, "new-service", f"NAME={name}")
         assert result.returncode != 0 and words in result.stderr, (name, result.stderr)
+
+
+def paste_entry(stack_text: str, block: list[str]) -> str:
+    """The block pasted as the printed text says: at the end of the list under
+    `national-platform:services:` (the first line after it that is not deeper is where it ends)."""
+    lines = stack_text.splitlines()
+    start = lines.index("  national-platform:services:")
+    end = start + 1
+    while end < len(lines) and (not lines[end].strip() or lines[end].startswith("    ")):
+        end += 1
+    return "\n".join([*lines[:end], *block, *lines[end:]]) + "\n"
+
+
+def test_the_printed_entry_pasted_into_every_stack_file_validates(copy: Path, tmp_path: Path) -> None:
+    """What `make new-service` prints can be pasted as printed into every committed stack file
+    (no second `national-platform:services:` key), and declares the service's scopes; the one
+    refusal left is the air-gapped site's, for the image digest the text says to set."""
+    from natplat.spec.stackfile import SiteConfigError, load_stack_file  # noqa: PLC0415
+
+    result = make(copy, "new-service", "NAME=tax-refunds-paste")
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.splitlines()
+    first = printed.index("    - name: tax-refunds-paste")
+    block = printed[first : printed.index("", first)]
+    assert "national-platform:services:" not in "\n".join(block)
+    assert "      scopes: [tax-refunds-paste.read, tax-refunds-paste.write]" in block
+    for stack in sorted((ROOT / "stacks").glob("Pulumi.*.yaml")):
+        pasted = tmp_path / stack.name
+        pasted.write_text(paste_entry(stack.read_text(), block))
+        try:
+            site = load_stack_file(pasted)
+        except SiteConfigError as error:
+            assert site_is_air_gapped(stack), error.problems
+            assert error.problems == [
+                f"{pasted}: national-platform:services[1].imageDigest: is required on an air-gapped site:"
+                " its image is prebuilt and pulled by digest"
+            ]
+            continue
+        assert [s.name for s in site.services][-1] == "tax-refunds-paste"
+        assert {"tax-refunds-paste.read", "tax-refunds-paste.write"} <= set(site.api_scopes)
+
+
+def site_is_air_gapped(stack: Path) -> bool:
+    return yaml.safe_load(stack.read_text())["config"]["national-platform:registry"].get("airGapped", False)

@@ -154,17 +154,30 @@ writeFileSync(join(SERVICES, 'package.json'), `${JSON.stringify(workspace, null,
 
 process.stdout.write(`created services/${name} (src/, test/, Dockerfile, workspace entry)
 
-To deploy it on a site, add to the site's stack file (stacks/Pulumi.<site>.yaml), under config:
-  national-platform:services:
-    - name: ${name}
-      routes:
-        - ${route}
-      # callers: [...]      services that call it (the NetworkPolicy admits them)
-      # dependsOn: [...]    services it calls
-      # cache: true         if it reads through the site's Redis
-      # imageDigest: sha256:...   on air-gapped sites, the mirrored image's digest
+To deploy it on a site, paste these lines at the end of the list under national-platform:services:
+in the site's stack file (stacks/Pulumi.<site>.yaml):
+
+${entry()}
+Its scopes are what a token must carry to call it: the realm creates them, and a client or an
+application gets them by naming them in identity.clients[].scopes or identity.applications[].scopes.
+On an air-gapped site, set imageDigest to the mirrored image's digest (make validate says so).
 then: make validate FILE=stacks/Pulumi.<site>.yaml && make test
 `);
+
+/** The stack-file entry, indented as an item of the national-platform:services list. */
+function entry() {
+  return [
+    `    - name: ${name}`,
+    '      routes:',
+    `        - ${route}`,
+    `      scopes: [${name}.read, ${name}.write]`,
+    '      # callers: [...]      services that call it (the NetworkPolicy admits them)',
+    '      # dependsOn: [...]    services it calls',
+    '      # cache: true         if it reads through the site\'s Redis',
+    '      # imageDigest: sha256:...   on air-gapped sites, the mirrored image\'s digest',
+    '',
+  ].join('\n');
+}
 
 function pascal(text) {
   return text
