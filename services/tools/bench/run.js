@@ -1,14 +1,23 @@
 // make bench-services: the offices API, configured as in production (issuer, audience, Redis with
-// a password), against a bare Express hello-world, in the same run on the same machine, in two
-// scenarios:
-//   - the cache-hit path with one token (token memo hit, Redis GET, JSON, ECS access log, metrics);
-//   - many distinct valid tokens, so every request pays the RSA signature check (the memo holds
-//     10,000 tokens; the pool cycles through more than that, so no token is remembered).
-// Rounds alternate baseline / example so that machine noise hits both alike; medians are quoted.
+// a password), against a bare Express hello-world and against the same endpoint written the
+// common way (tools/bench/common.js: Express, jsonwebtoken, node-redis, no memo, no near cache,
+// no logs, no metrics), in the same run on the same machine, in two scenarios:
+//   - the cache-hit path with one token (token memo hit, near cache or Redis GET, JSON, ECS
+//     access log, metrics);
+//   - many distinct valid tokens, so every request pays the RSA signature check (the memo's
+//     16 MiB hold about 10,000 of these tokens; the pool cycles through more, so none is
+//     remembered when it comes round again).
+// Rounds alternate the servers so that machine noise hits them alike; medians are quoted. Then a
+// CPU profile of the offices API in each scenario (a fresh process with --cpu-prof), summarised
+// as the functions that took the most CPU. The ratios depend on how busy the machine is (bare
+// Express speeds up on an idle machine more than the API does): the load average is printed, and
+// figures are quoted from a quiet machine (load below 0.5).
 // The last line is machine-readable:
-//   throughput_ratio= p99_ms= errors= ratio_distinct_tokens= p99_distinct_ms=
+//   throughput_ratio= p99_ms= errors= ratio_distinct_tokens= p99_distinct_ms= common_ratio=
+//   common_ratio_distinct_tokens= kit_vs_common= kit_vs_common_distinct_tokens= load=
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 import autocannon from 'autocannon';
@@ -34,9 +43,9 @@ async function freePort() {
 }
 
 /** Starts `script` on a free port and waits for its /healthz (whatever its log level). */
-async function start(script, env, healthPath = '/healthz') {
+async function start(script, env, healthPath = '/healthz', nodeArgs = []) {
   const port = await freePort();
-  const child = spawn(process.execPath, [fileURLToPath(new URL(script, import.meta.url))], {
+  const child = spawn(process.execPath, [...nodeArgs, fileURLToPath(new URL(script, import.meta.url))], {
     env: { PATH: process.env.PATH, PORT: String(port), ...env },
     // Access logs are read and dropped, as a log shipper would read them.
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -96,17 +105,59 @@ for (let i = 0; i < DISTINCT_TOKENS; i += 1) pool.push(await sign(`client-${i}`)
 let cursor = 0;
 const nextToken = () => pool[(cursor += 1) % pool.length];
 
-const offices = await start('../../offices/src/server.js', {
+const OFFICES_ENV = {
   REDIS_URL: `${redis.url}/1`,
   REDIS_PASSWORD_FILE: passwordFile,
   JWT_PUBLIC_KEY_FILES: site.publicFile,
   JWT_AUDIENCE: 'national-platform',
   JWT_ISSUER: ISSUER,
   LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
-});
+};
+const offices = await start('../../offices/src/server.js', OFFICES_ENV);
 const hello = await start('./hello.js', {}, '/hello');
+const common = await start('./common.js', {
+  REDIS_URL: `${redis.url}/2`,
+  REDIS_PASSWORD_FILE: passwordFile,
+  JWT_PUBLIC_KEY_FILE: site.publicFile,
+  JWT_AUDIENCE: 'national-platform',
+  JWT_ISSUER: ISSUER,
+  DIRECTORY_FILE: fileURLToPath(new URL('../../offices/data/offices.json', import.meta.url)),
+});
 const exampleUrl = `${offices.url}/v1/offices/${OFFICE}`;
+const commonUrl = `${common.url}/v1/offices/${OFFICE}`;
 const auth = { authorization: `Bearer ${token}` };
+const load1 = loadavg()[0];
+process.stdout.write(`load average (1 min): ${load1.toFixed(2)}${load1 > 0.5 ? ' — not a quiet machine: ratios will read high' : ''}\n`);
+
+/** A CPU profile of a fresh offices process under one scenario: the functions that took the most. */
+async function profile(name, headers, next) {
+  const dir = fileURLToPath(new URL('../../../build/bench-profiles/', import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  const file = `${name}.cpuprofile`;
+  const profiled = await start('../../offices/src/server.js', OFFICES_ENV, '/healthz', [
+    '--cpu-prof',
+    `--cpu-prof-dir=${dir}`,
+    `--cpu-prof-name=${file}`,
+  ]);
+  await load(`${profiled.url}/v1/offices/${OFFICE}`, headers, next);
+  const exited = new Promise((resolve) => profiled.child.on('exit', resolve));
+  profiled.child.kill('SIGTERM');
+  await exited;
+  const { nodes, samples } = JSON.parse(readFileSync(`${dir}${file}`, 'utf8'));
+  const hits = new Map(nodes.map((node) => [node.id, 0]));
+  for (const id of samples) hits.set(id, hits.get(id) + 1);
+  const byFunction = new Map();
+  for (const node of nodes) {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const where = url ? `${url.replace(/^.*\/node_modules\//, '').replace(/^.*\/services\//, '')}:${lineNumber + 1}` : '';
+    const key = `${functionName || '(anonymous)'} ${where}`.trim();
+    byFunction.set(key, (byFunction.get(key) ?? 0) + hits.get(node.id));
+  }
+  const total = samples.length;
+  const top = [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 8);
+  process.stdout.write(`CPU profile, ${name} (${dir}${file}), self time:\n`);
+  for (const [fn, count] of top) process.stdout.write(`  ${((100 * count) / total).toFixed(1).padStart(5)} %  ${fn}\n`);
+}
 
 try {
   // Warm the cache (one miss), and prove the example really answers 200 from it.
@@ -120,7 +171,10 @@ try {
   for (let round = 1; round <= ROUNDS; round += 1) {
     const base = await load(`${hello.url}/hello`, {});
     const example = await load(exampleUrl, auth);
+    const commonHit = await load(commonUrl, auth);
     const distinct = await load(exampleUrl, {}, nextToken);
+    const commonDistinct = await load(commonUrl, {}, nextToken);
+    const runs = [base, example, commonHit, distinct, commonDistinct];
     const row = {
       round,
       baseline_rps: base.requests.average,
@@ -130,17 +184,23 @@ try {
       distinct_rps: distinct.requests.average,
       distinct_ratio: distinct.requests.average / base.requests.average,
       distinct_p99_ms: distinct.latency.p99,
-      errors:
-        example.errors + example.timeouts + example.non2xx + base.errors + base.non2xx +
-        distinct.errors + distinct.timeouts + distinct.non2xx,
+      common_ratio: commonHit.requests.average / base.requests.average,
+      common_p99_ms: commonHit.latency.p99,
+      common_distinct_ratio: commonDistinct.requests.average / base.requests.average,
+      common_distinct_p99_ms: commonDistinct.latency.p99,
+      errors: runs.reduce((sum, run) => sum + run.errors + run.timeouts + run.non2xx, 0),
     };
     rounds.push(row);
     process.stdout.write(
-      `round ${round}: baseline ${row.baseline_rps.toFixed(0)} req/s, example ${row.example_rps.toFixed(0)} req/s ` +
-        `(ratio ${row.ratio.toFixed(3)}, p99 ${row.example_p99_ms} ms), distinct tokens ${row.distinct_rps.toFixed(0)} req/s ` +
-        `(ratio ${row.distinct_ratio.toFixed(3)}, p99 ${row.distinct_p99_ms} ms), errors ${row.errors}\n`,
+      `round ${round}: baseline ${row.baseline_rps.toFixed(0)} req/s; cache hit: kit ${row.example_rps.toFixed(0)} req/s ` +
+        `(ratio ${row.ratio.toFixed(3)}, p99 ${row.example_p99_ms} ms), common way ratio ${row.common_ratio.toFixed(3)} ` +
+        `(p99 ${row.common_p99_ms} ms); distinct tokens: kit ${row.distinct_rps.toFixed(0)} req/s ` +
+        `(ratio ${row.distinct_ratio.toFixed(3)}, p99 ${row.distinct_p99_ms} ms), common way ratio ` +
+        `${row.common_distinct_ratio.toFixed(3)} (p99 ${row.common_distinct_p99_ms} ms); errors ${row.errors}\n`,
     );
   }
+  await profile('cache-hit', auth);
+  await profile('distinct-tokens', {}, nextToken);
   const metrics = await (await fetch(`${offices.url}/metrics`)).text();
   const hits = sample(metrics, 'offices_cache_operations_total', { operation: 'get', result: 'hit' }) ?? 0;
   const nearHits = sample(metrics, 'offices_cache_operations_total', { operation: 'get', result: 'near_hit' }) ?? 0;
@@ -154,10 +214,16 @@ try {
     `throughput_ratio=${median(rounds.map((r) => r.ratio)).toFixed(3)} ` +
       `p99_ms=${median(rounds.map((r) => r.example_p99_ms))} errors=${errors} ` +
       `ratio_distinct_tokens=${median(rounds.map((r) => r.distinct_ratio)).toFixed(3)} ` +
-      `p99_distinct_ms=${median(rounds.map((r) => r.distinct_p99_ms))}\n`,
+      `p99_distinct_ms=${median(rounds.map((r) => r.distinct_p99_ms))} ` +
+      `common_ratio=${median(rounds.map((r) => r.common_ratio)).toFixed(3)} ` +
+      `common_ratio_distinct_tokens=${median(rounds.map((r) => r.common_distinct_ratio)).toFixed(3)} ` +
+      `kit_vs_common=${median(rounds.map((r) => r.ratio / r.common_ratio)).toFixed(3)} ` +
+      `kit_vs_common_distinct_tokens=${median(rounds.map((r) => r.distinct_ratio / r.common_distinct_ratio)).toFixed(3)} ` +
+      `load=${load1.toFixed(2)}\n`,
   );
 } finally {
   offices.child.kill('SIGTERM');
   hello.child.kill('SIGTERM');
+  common.child.kill('SIGTERM');
   await redis.stop('SIGTERM');
 }
