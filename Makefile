@@ -137,7 +137,7 @@ new-service: $(NODE_MODULES) ## a new service from the kit, with its tests and D
 	@cd services && $(WITH_NODE) npm install --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $(NODE_MODULES)
 
-bench-services: $(NODE_MODULES) system-deps ## load-test the offices API (cache hits; distinct tokens) against a bare Express baseline
+bench-services: $(NODE_MODULES) system-deps ## load-test the offices API (cache hits; distinct tokens) against bare Express and the same endpoint written the common way
 	cd services && $(WITH_NODE) node tools/bench/run.js
 
 validate: $(INSTALLED) ## check a stack file offline (STRICT=1: placeholders fail): make validate FILE=stacks/Pulumi.<site>.yaml
