@@ -48,8 +48,11 @@ class Verdict:
     """(policy, where) for every check a preview could not run (judged at `up`)."""
 
 
-def _options(parent: str | None) -> PolicyResourceOptions:
-    return PolicyResourceOptions(False, [], parent, [], None, [])
+def _as_seen(seen: Seen) -> tuple[str, Any, str, str, PolicyResourceOptions]:
+    """(type, props, urn, name, options) as the analyzer builds them: props behind the SDK's
+    unknown-checking proxy, options naming the parent."""
+    options = PolicyResourceOptions(False, [], seen.parent, [], None, [])
+    return seen.resource_type, unknown_checking_proxy(dict(seen.props)), seen.urn, seen.name, options
 
 
 def judge(
@@ -74,34 +77,13 @@ def judge(
                 ) -> None:
                     verdict.violations.append(Finding(name, message, on))
 
-                args = ResourceValidationArgs(
-                    seen.resource_type,
-                    unknown_checking_proxy(dict(seen.props)),
-                    seen.urn,
-                    seen.name,
-                    _options(seen.parent),
-                    None,
-                    config,
-                )
+                args = ResourceValidationArgs(*_as_seen(seen), None, config)
                 try:
                     policy.validate(args, report)
                 except UnknownValueError as error:
                     verdict.unknown.append((policy.name, f"{seen.name}: {error.message}"))
         else:
-            state = [
-                PolicyResource(
-                    seen.resource_type,
-                    unknown_checking_proxy(dict(seen.props)),
-                    seen.urn,
-                    seen.name,
-                    _options(seen.parent),
-                    None,
-                    None,
-                    [],
-                    {},
-                )
-                for seen in stack
-            ]
+            state = [PolicyResource(*_as_seen(seen), None, None, [], {}) for seen in stack]
 
             def report_stack(message: str, urn: str | None = None, name: str = policy.name) -> None:
                 verdict.violations.append(Finding(name, message, None))
