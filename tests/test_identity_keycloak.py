@@ -266,10 +266,11 @@ def test_a_machine_client_gets_a_token_that_kong_and_the_api_accept(
     header = jwt.get_unverified_header(token)
     claims = jwt.decode(token, options={"verify_signature": False})
 
-    # Kong's jwt plugin (kong/plugins/jwt/handler.lua at 3.9): the token's `typ` must be JWT, the
-    # key claim (`kid`, read from the header when the payload has none) must name a credential,
-    # the algorithm must be the credential's, every claim in claims_to_verify must be a number
-    # and in range, exp no further than maximum_expiration, and the signature must verify.
+    # Kong's jwt plugin (kong/plugins/jwt/handler.lua and jwt_parser.lua at 3.9): the key claim
+    # (`kid`, read from the header when the payload has none) must name a credential, the
+    # algorithm must be the credential's, the signature must verify, every claim in
+    # claims_to_verify must be a number and in range (exp <= now is expired: no clock skew), and
+    # exp no further than maximum_expiration from now. It never reads `typ`; Keycloak sets JWT.
     config, credentials = kong_view(staging)
     assert header["typ"] == "JWT" and header["alg"] == "RS256"
     assert config["key_claim_name"] == "kid" and "kid" not in claims
