@@ -414,3 +414,14 @@ def test_the_realm_holds_exactly_the_scopes_the_sites_services_serve(run: Progra
     names = {scope["name"] for scope in realm(run)["clientScopes"]}
     assert names == {AUDIENCE_SCOPE, *site.api_scopes}
     assert set(site.api_scopes) == {"offices.read", "offices.write"}  # offices, by the naming rule
+
+
+def test_every_managed_client_pins_what_the_token_chain_needs(run: ProgramRun) -> None:
+    """Written on every client, machines and applications alike, so the applier puts them back
+    over a hand edit (test_identity_keycloak: a hand-set lifespan is reset)."""
+    document = realm(run)
+    ttl = str(document["settings"]["accessTokenLifespan"])
+    assert document["clients"]
+    for client in document["clients"]:
+        assert client["attributes"]["access.token.lifespan"] == ttl, client["clientId"]
+        assert client["attributes"]["access.token.signed.response.alg"] == "RS256", client["clientId"]

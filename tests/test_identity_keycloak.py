@@ -678,3 +678,33 @@ def test_the_metrics_rules_and_dashboards_use_are_what_keycloak_exports(
 
 def identity_dashboard_queries() -> str:
     return " ".join(queries(identity()))
+
+
+def test_a_hand_set_token_lifespan_is_put_back_by_the_applier(
+    server: Keycloak,
+    admin: Admin,
+    applied: dict[str, Any],
+    staging: ProgramRun,
+    client_key: rsa.RSAPrivateKey,
+) -> None:
+    """A lifespan set by hand on a client (in the console) made its tokens outlive Kong's
+    maximum_expiration, so Kong and the APIs refused them; the applier writes the chain's
+    attributes on every managed client, so the next apply puts the realm's lifetime back."""
+    realm, issuer = applied["realm"], staging.outputs["tokenIssuer"]
+    ttl = applied["settings"]["accessTokenLifespan"]
+    maximum = int(kong_view(staging)[0]["maximum_expiration"])
+
+    def lifetime() -> int:
+        reply = client_token(server, realm, assertion(client_key, "smoke-tests", issuer))
+        assert reply.status_code == 200, reply.text
+        claims = jwt.decode(reply.json()["access_token"], options={"verify_signature": False})
+        return claims["exp"] - claims["iat"]
+
+    assert lifetime() == ttl <= maximum
+    (client,) = admin.get(f"/admin/realms/{realm}/clients?clientId=smoke-tests")
+    client["attributes"]["access.token.lifespan"] = "3600"
+    admin.put(f"/admin/realms/{realm}/clients/{client['id']}", client)
+    assert lifetime() == 3600 > maximum, "the hand edit took: Kong would refuse these tokens"
+    assert "updated client smoke-tests" in RealmSync(admin, applied).run()
+    assert lifetime() == ttl
+    assert RealmSync(admin, applied).run() == []

@@ -144,7 +144,7 @@ def _public_key_body(pem: str) -> str:
     return "".join(line.strip() for line in pem.strip().splitlines() if not line.startswith("-----"))
 
 
-def machine_client(client: MachineClient) -> dict[str, Any]:
+def machine_client(client: MachineClient, identity: IdentitySection) -> dict[str, Any]:
     return {
         "clientId": client.id,
         "name": client.id,
@@ -168,10 +168,23 @@ def machine_client(client: MachineClient) -> dict[str, Any]:
             "jwt.credential.public.key": _public_key_body(client.public_key),
             "token.endpoint.auth.signing.alg": "RS256",
             "client_credentials.use_refresh_token": "false",
+            **chain_attributes(identity),
         },
         "defaultClientScopes": sorted((*MACHINE_SCOPES, *client.scopes)),
         "optionalClientScopes": [],
         "serviceAccountRoles": sorted(client.roles),
+    }
+
+
+def chain_attributes(identity: IdentitySection) -> dict[str, str]:
+    """What the chain from Keycloak to Kong and the APIs needs of every token a managed client
+    gets, written on each client so that the applier puts it back over a hand edit in the console
+    (an attribute the document leaves out would survive it): access tokens live exactly the
+    realm's lifetime (Kong's `maximum_expiration` and the APIs' limit are that plus a minute) and
+    are signed RS256, the algorithm Kong's credential and the APIs accept."""
+    return {
+        "access.token.lifespan": str(identity.token_ttl_seconds),
+        "access.token.signed.response.alg": "RS256",
     }
 
 
@@ -198,6 +211,7 @@ def applications(identity: IdentitySection) -> list[dict[str, Any]]:
                 "pkce.code.challenge.method": "S256",
                 "post.logout.redirect.uris": "##".join(sorted(app.redirect_uris)),
                 "oauth2.device.authorization.grant.enabled": "false",
+                **chain_attributes(identity),
             },
             "defaultClientScopes": sorted(PEOPLE_SCOPES),
             "optionalClientScopes": sorted(app.scopes),
@@ -365,7 +379,7 @@ def render_realm(
     ldap_bind_credential: str | None = None,
 ) -> dict[str, Any]:
     """The whole desired state of the site's realm, as the applier takes it."""
-    clients = [machine_client(client) for client in identity.clients] + applications(identity)
+    clients = [machine_client(client, identity) for client in identity.clients] + applications(identity)
     ldap = ldap_directory(identity, ldap_bind_credential)
     settings = realm_settings(identity, display_name)
     if ldap is not None:
