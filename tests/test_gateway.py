@@ -200,7 +200,11 @@ def test_one_key_resource_feeds_the_consumer_the_issuer_and_the_apis(run: Progra
     assert consumer["credentials"] == ["platform-token-issuer-jwt-primary"]
     # Keycloak gets the private half through the realm applier's Secret, as a secret.
     (realm,) = [r for r in run.kubernetes("Secret") if r.metadata["name"] == "keycloak-realm"]
-    providers = json.loads(realm.inputs["stringData"]["realm.json"])["keyProviders"]
+    providers = [
+        p
+        for p in json.loads(realm.inputs["stringData"]["realm.json"])["keyProviders"]
+        if p["providerId"] == "rsa"
+    ]
     assert [p["config"]["privateKey"] for p in providers] == [[key["privateKeyPemPkcs8"]]]
     assert [p["kid"] for p in providers] == [run.outputs["tokenKeyIds"]["primary"]]
     assert secret_at(realm.raw_inputs, "stringData", "realm.json")
@@ -326,7 +330,11 @@ def test_key_rotation_trusts_two_generations_and_signs_with_the_first(tmp_path: 
         "platform-token-issuer-jwt-primary",
     ]
     (realm,) = [r for r in run.kubernetes("Secret") if r.metadata["name"] == "keycloak-realm"]
-    providers = json.loads(realm.inputs["stringData"]["realm.json"])["keyProviders"]
+    providers = [
+        p
+        for p in json.loads(realm.inputs["stringData"]["realm.json"])["keyProviders"]
+        if p["providerId"] == "rsa"
+    ]
     assert [(p["name"], p["config"]["active"], p["config"]["privateKey"]) for p in providers] == [
         ("platform-signing-next", ["true"], [new["privateKeyPemPkcs8"]]),  # the new key signs
         ("platform-signing-primary", ["false"], [old["privateKeyPemPkcs8"]]),  # the old one verifies

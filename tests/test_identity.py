@@ -234,8 +234,12 @@ def test_the_realm_document_is_a_secret_with_the_sites_keys_and_a_content_named_
     assert secret_at(secret.raw_inputs, "stringData", "realm.json")
     document = realm(run)
     assert document["realm"] == site.identity.realm
-    providers = document["keyProviders"]
+    providers = [p for p in document["keyProviders"] if p["providerId"] == "rsa"]
     assert [p["name"] for p in providers] == [f"platform-signing-{g}" for g in site.identity.signing_keys]
+    # Beside the site's keys, one Keycloak generates for what Kong and the APIs must never accept.
+    (other,) = [p for p in document["keyProviders"] if p["providerId"] != "rsa"]
+    assert other["providerId"] == "ecdsa-generated" and "privateKey" not in other["config"]
+    assert document["settings"]["defaultSignatureAlgorithm"] == "ES256"
     assert providers[0]["config"]["priority"] == [str(SIGNING_PRIORITY)]
     assert providers[0]["config"]["privateKey"] == [
         fake_key_pair("token-signing-primary-rsa")["privateKeyPemPkcs8"]

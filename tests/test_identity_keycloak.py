@@ -708,3 +708,97 @@ def test_a_hand_set_token_lifespan_is_put_back_by_the_applier(
     assert "updated client smoke-tests" in RealmSync(admin, applied).run()
     assert lifetime() == ttl
     assert RealmSync(admin, applied).run() == []
+
+
+def kong_refusal(token: str, staging: ProgramRun) -> str | None:
+    """Why Kong 3.9's jwt plugin (handler.lua, jwt_parser.lua) would refuse `token` with the
+    program's configuration and credentials, or None: the credential named by `kid`, the header's
+    `alg` equal to the credential's (RS256), the signature, `exp` a number in the future, and
+    within `maximum_expiration` of now. (It never reads `typ`, `iss` or `aud`.)"""
+    config, credentials = kong_view(staging)
+    header = jwt.get_unverified_header(token)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    key = claims.get(config["key_claim_name"]) or header.get(config["key_claim_name"])
+    if key not in credentials:
+        return "no credential for its kid"
+    if header.get("alg") != "RS256":
+        return f"invalid algorithm {header.get('alg')}"
+    try:
+        jwt.decode(
+            token, credentials[key], algorithms=["RS256"], options={"verify_aud": False, "verify_exp": False}
+        )
+    except jwt.InvalidSignatureError:
+        return "invalid signature"
+    if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
+        return "expired"
+    if claims["exp"] - time.time() > config["maximum_expiration"]:
+        return "exceeds maximum expiration"
+    return None
+
+
+def test_only_managed_access_tokens_pass_what_the_gateway_checks(
+    admin: Admin, server: Keycloak, applied: dict[str, Any], staging: ProgramRun, tmp_path: Path
+) -> None:
+    """Kong OSS cannot check an audience, so what it must not accept is signed where it cannot
+    verify it: the realm's default algorithm is ES256 with a generated key, and only the managed
+    clients' access tokens are RS256 with the site's key. An ID token, and the token of a client
+    made by hand in the console (no audience either), are refused by Kong and by the API."""
+    realm = applied["realm"]
+    password = make_person(admin, realm, "gateway-reader", [])
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    done = log_in(server, realm, "gateway-reader", password, challenge)
+    assert done.status_code == 302, done.text[:500]
+    reply = requests.post(
+        token_url(server, realm),
+        data={
+            "grant_type": "authorization_code",
+            "client_id": "portal",
+            "code": parse_qs(urlparse(done.headers["Location"]).query)["code"][0],
+            "redirect_uri": "https://portal.staging.platform.gov.example/auth/callback",
+            "code_verifier": verifier,
+            "scope": "openid",
+        },
+        headers=server.forwarded,
+        timeout=30,
+    )
+    assert reply.status_code == 200, reply.text
+    tokens = reply.json()
+    assert kong_refusal(tokens["access_token"], staging) is None
+    assert jwt.get_unverified_header(tokens["id_token"])["alg"] == "ES256"
+    assert kong_refusal(tokens["id_token"], staging) in (
+        "no credential for its kid",
+        "invalid algorithm ES256",
+    )
+
+    secret = secrets.token_urlsafe(24)
+    admin.post(
+        f"/admin/realms/{realm}/clients",
+        {"clientId": "made-by-hand-machine", "publicClient": False, "serviceAccountsEnabled": True,
+         "standardFlowEnabled": False, "secret": secret},
+    )  # fmt: skip
+    handmade = requests.post(
+        token_url(server, realm),
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "made-by-hand-machine",
+            "client_secret": secret,
+        },
+        headers=server.forwarded,
+        timeout=30,
+    )
+    assert handmade.status_code == 200, handmade.text
+    token = handmade.json()["access_token"]
+    assert jwt.get_unverified_header(token)["alg"] == "ES256"
+    assert kong_refusal(token, staging) is not None
+    env = next(r.inputs for r in staging.kubernetes("Deployment") if r.metadata.get("name") == "offices")[
+        "spec"
+    ]["template"]["spec"]["containers"][0]["env"]
+    public_keys = next(
+        r for r in staging.kubernetes("ConfigMap") if r.metadata.get("name") == "jwt-public-keys"
+    )
+    files = []
+    for name, pem in public_keys.inputs["data"].items():
+        (tmp_path / name).write_text(pem)
+        files.append(str(tmp_path / name))
+    assert call_offices(token, {e["name"]: e.get("value") for e in env}, files) == 401

@@ -68,7 +68,11 @@ def realm_settings(identity: IdentitySection, display_name: str) -> dict[str, An
         "loginWithEmailAllowed": True,
         "duplicateEmailsAllowed": False,
         "editUsernameAllowed": False,
-        "defaultSignatureAlgorithm": "RS256",
+        # Only what the platform's managed clients get as access tokens is RS256 with the site's
+        # keys (chain_attributes); everything else Keycloak signs (ID tokens, the tokens of a
+        # client made by hand) is ES256 with a key of its own, which Kong's jwt credential
+        # (RS256) and the APIs (RS256 only) never accept: the gateway's first wall.
+        "defaultSignatureAlgorithm": OTHER_TOKENS_ALGORITHM,
         "accessTokenLifespan": identity.token_ttl_seconds,
         "ssoSessionIdleTimeout": 1800,
         "ssoSessionMaxLifespan": 36000,
@@ -221,10 +225,28 @@ def applications(identity: IdentitySection) -> list[dict[str, Any]]:
     ]
 
 
+OTHER_TOKENS_ALGORITHM = "ES256"
+"""The realm's default signature algorithm: ID tokens and unmanaged clients' tokens."""
+OTHER_TOKENS_KEY = f"{SIGNING_KEY_PREFIX}other-tokens"
+
+
 def key_providers(keys: Sequence[RealmKey]) -> list[dict[str, Any]]:
     """The site's key generations as imported RSA providers: the first (newest) signs, the others
-    stay enabled but passive, so tokens they signed still verify until they expire."""
-    return [
+    stay enabled but passive, so tokens they signed still verify until they expire. Beside them,
+    a P-256 key Keycloak generates for everything that is not a managed client's access token
+    (OTHER_TOKENS_ALGORITHM): it signs nothing Kong or the APIs trust."""
+    other = {
+        "name": OTHER_TOKENS_KEY,
+        "providerId": "ecdsa-generated",
+        "providerType": "org.keycloak.keys.KeyProvider",
+        "config": {
+            "priority": [str(SIGNING_PRIORITY)],
+            "enabled": ["true"],
+            "active": ["true"],
+            "ecdsaEllipticCurveKey": ["P-256"],
+        },
+    }
+    site_keys = [
         {
             "name": f"{SIGNING_KEY_PREFIX}{key.generation}",
             "providerId": "rsa",
@@ -240,6 +262,7 @@ def key_providers(keys: Sequence[RealmKey]) -> list[dict[str, Any]]:
         }
         for position, key in enumerate(keys)
     ]
+    return [*site_keys, other]
 
 
 def identity_providers(identity: IdentitySection, secrets: Mapping[str, str]) -> list[dict[str, Any]]:

@@ -286,7 +286,8 @@ class RealmSync:
                 self.changed(f"created key provider {provider['name']}")
                 continue
             live = keys.get(existing["id"])
-            same_key = live is not None and live.get("kid") == provider["kid"]
+            # A generated key (no `kid` in the document) is Keycloak's to keep: only its settings count.
+            same_key = "kid" not in provider or (live is not None and live.get("kid") == provider["kid"])
             if not same_key or not matches(body["config"], existing.get("config", {})):
                 self.admin.put(
                     f"{self.base}/components/{existing['id']}", {**existing, **body, "id": existing["id"]}
