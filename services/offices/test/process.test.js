@@ -1,6 +1,6 @@
 // The offices API as the container runs it: a real process configured by environment.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,4 +85,30 @@ test('a port already in use is one ECS fatal line and exit 1, not a stack trace'
   } finally {
     taken.close();
   }
+});
+
+test('keys from a folder: every .pem in it, so a pod restarted mid-rotation starts with the keys it holds now', async () => {
+  const dir = tempDir();
+  const folder = join(dir, 'jwt-public-keys');
+  mkdirSync(folder);
+  const primary = keyPair(dir, 'primary');
+  const next = keyPair(dir, 'next');
+  copyFileSync(primary.publicFile, join(folder, 'primary.pem'));
+  copyFileSync(next.publicFile, join(folder, 'next.pem'));
+  const env = { PORT: '0', JWT_PUBLIC_KEY_FILES: folder, REDIS_URL: sharedRedisUrl(), ...GOOD };
+  const both = spawnService(SERVER, env);
+  assert.ok(await both.started, both.output());
+  both.child.kill('SIGTERM');
+  assert.equal((await both.exited).code, 0);
+  // The rotation's last step removes the old key from the ConfigMap: the same template starts.
+  rmSync(join(folder, 'primary.pem'));
+  const after = spawnService(SERVER, env);
+  assert.ok(await after.started, after.output());
+  after.child.kill('SIGTERM');
+  assert.equal((await after.exited).code, 0);
+  // A folder without a key is refused at start, naming the variable.
+  rmSync(join(folder, 'next.pem'));
+  const none = spawnService(SERVER, env);
+  assert.equal((await none.exited).code, 1);
+  assert.match(fatalOf(none), /JWT_PUBLIC_KEY_FILES: .*holds no \.pem file/);
 });

@@ -65,9 +65,9 @@ class PlatformServices(pulumi.ComponentResource):
                 MountedFiles("jwt-public-keys", PUBLIC_KEYS_DIR, config_map=PUBLIC_KEYS_CONFIG_MAP),
             ]
             env: dict[str, pulumi.Input[str]] = {
-                "JWT_PUBLIC_KEY_FILES": ",".join(
-                    f"{PUBLIC_KEYS_DIR}/{k.generation}.pem" for k in args.jwt.keys
-                ),
+                # The folder, not its files: a pod restarted from an older template during a key
+                # rotation reads the keys the ConfigMap holds now (a named file may be gone).
+                "JWT_PUBLIC_KEY_FILES": PUBLIC_KEYS_DIR,
                 "JWT_AUDIENCE": args.jwt.audience,
                 "JWT_ISSUER": args.jwt.issuer,
                 # Kong's jwt maximum_expiration: the API is as strict as the gateway.

@@ -1,6 +1,7 @@
 // Configuration from environment variables, validated once at start. Every problem is reported
 // at once, each naming its variable, and the service refuses to start rather than run half-set.
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
 export class ConfigError extends Error {
   constructor(problems) {
@@ -41,10 +42,23 @@ const PARSERS = {
     }
     return raw;
   },
+  // Files, or folders standing for every `.pem` file in them (a mounted ConfigMap of keys): a
+  // pod started from an older template then reads the keys the ConfigMap holds now, instead of
+  // failing on a file name a key rotation removed.
   files(raw, rule) {
     const paths = raw.split(',').map((p) => p.trim()).filter(Boolean);
     if (paths.length === 0 && rule.required) throw new Error('must list at least one file');
-    return paths.map((p) => PARSERS.file(p));
+    return paths.flatMap((p) => {
+      let entries;
+      try {
+        if (!statSync(p).isDirectory()) return [PARSERS.file(p)];
+        entries = readdirSync(p).filter((name) => name.endsWith('.pem') && !name.startsWith('.')).sort();
+      } catch (error) {
+        throw new Error(`cannot be read (${error.code ?? error.message})`);
+      }
+      if (entries.length === 0) throw new Error(`${p} holds no .pem file`);
+      return entries.map((name) => PARSERS.file(join(p, name)));
+    });
   },
   level(raw) {
     const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
