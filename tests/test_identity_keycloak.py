@@ -802,3 +802,87 @@ def test_only_managed_access_tokens_pass_what_the_gateway_checks(
         (tmp_path / name).write_text(pem)
         files.append(str(tmp_path / name))
     assert call_offices(token, {e["name"]: e.get("value") for e in env}, files) == 401
+
+
+def api_refusal(token: str, run: ProgramRun) -> str | None:
+    """Why the APIs would refuse `token` with the keys of `run`'s ConfigMap (every key in the
+    folder, chosen by `kid`), RS256 only, the issuer and the audience; or None."""
+    public_keys = next(r for r in run.kubernetes("ConfigMap") if r.metadata.get("name") == "jwt-public-keys")
+    keys = {key_id(pem): pem for pem in public_keys.inputs["data"].values()}
+    kid = jwt.get_unverified_header(token).get("kid")
+    if kid not in keys:
+        return "no key for its kid"
+    try:
+        jwt.decode(
+            token,
+            keys[kid],
+            algorithms=["RS256"],
+            audience="national-platform",
+            issuer=run.outputs["tokenIssuer"],
+        )
+    except jwt.PyJWTError as error:
+        return str(error)
+    return None
+
+
+ROTATION = (("primary",), ("primary", "next"), ("next", "primary"), ("next",))
+"""The rotation as stack-file states (README, "Rotating the token-signing key"): trust the new key
+everywhere, then sign with it, then stop trusting the old one."""
+
+
+def test_a_key_rotation_in_three_steps_gives_no_401_to_a_client_calling_throughout(
+    tmp_path: Path, admin: Admin, server: Keycloak, applied: dict[str, Any], client_key: rsa.RSAPrivateKey
+) -> None:
+    """A client signs a new assertion and fetches a fresh token for every call, and each token is
+    checked as Kong and the APIs check it, with their configuration from the program state being
+    applied. The program orders each step: Kong's credentials and the services' keys first (the
+    identity layer follows the gateway and the services), the realm applier last."""
+    import threading  # noqa: PLC0415 - only this test runs a client beside the applier
+
+    runs = [
+        program_for(tmp_path / str(step), client_key, generations)
+        for step, generations in enumerate(ROTATION)
+    ]
+    realm, issuer = applied["realm"], runs[0].outputs["tokenIssuer"]
+    RealmSync(admin, realm_of(runs[0])).run()
+    verifiers = {"run": runs[0]}
+    refused: list[str] = []
+    calls = {"n": 0}
+    stop = threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            reply = client_token(server, realm, assertion(client_key, "smoke-tests", issuer))
+            if reply.status_code != 200:
+                refused.append(f"token endpoint {reply.status_code}")
+                continue
+            token = reply.json()["access_token"]
+            run = verifiers["run"]
+            for who, why in (("kong", kong_refusal(token, run)), ("api", api_refusal(token, run))):
+                if why:
+                    refused.append(f"{who}: {why}")
+            calls["n"] += 1
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        for run in runs[1:]:
+            verifiers["run"] = run  # Kong's credentials and the services' keys, applied first
+            time.sleep(1)
+            RealmSync(admin, realm_of(run)).run()  # then the realm applier Job
+            time.sleep(1)
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert calls["n"] >= 20 and refused == [], (calls, refused[:5])
+    new_kid = runs[-1].outputs["tokenKeyIds"]["next"]
+    reply = client_token(server, realm, assertion(client_key, "smoke-tests", issuer))
+    assert jwt.get_unverified_header(reply.json()["access_token"])["kid"] == new_kid
+
+    # The order the old runbook gave (the new key signing at once, its verifiers behind): refused.
+    RealmSync(admin, realm_of(runs[0])).run()
+    RealmSync(admin, realm_of(runs[2])).run()
+    token = client_token(server, realm, assertion(client_key, "smoke-tests", issuer)).json()["access_token"]
+    assert kong_refusal(token, runs[0]) == "no credential for its kid"
+    assert api_refusal(token, runs[0]) == "no key for its kid"
+    RealmSync(admin, applied).run()  # back to the module's realm for the other tests

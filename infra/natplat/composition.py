@@ -160,23 +160,6 @@ def build_platform(site: Site) -> dict[str, Any]:
             ),
             opts=on_cluster,
         )
-        identity = IdentityStack(
-            "identity",
-            IdentityStackArgs(
-                site=site,
-                namespace=ns["identity"],
-                databases=ns["databases"],
-                gateway=gateway.routes,
-                jwt=jwt,
-                scrapers=scrapers,
-                pull_secret=baseline.pull_secret_name,
-                cert_manager=(cert_manager.chart,) if cert_manager else (),
-                after=after,
-            ),
-            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[gateway])),
-        )
-        outputs["identityUrl"] = identity.server.url
-        outputs["tokenIssuer"] = identity.server.issuer
         services = PlatformServices(
             "services",
             ServicesArgs(
@@ -191,6 +174,25 @@ def build_platform(site: Site) -> dict[str, Any]:
             ),
             opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[gateway])),
         )
+        identity = IdentityStack(
+            "identity",
+            IdentityStackArgs(
+                site=site,
+                namespace=ns["identity"],
+                databases=ns["databases"],
+                gateway=gateway.routes,
+                jwt=jwt,
+                scrapers=scrapers,
+                pull_secret=baseline.pull_secret_name,
+                cert_manager=(cert_manager.chart,) if cert_manager else (),
+                after=after,
+                # The realm signs only once the services trust its keys (a key rotation).
+                verifiers=(services,),
+            ),
+            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[gateway])),
+        )
+        outputs["identityUrl"] = identity.server.url
+        outputs["tokenIssuer"] = identity.server.issuer
         outputs["gatewayProxy"] = gateway.proxy_address
         outputs["tokenKeyIds"] = {key.generation: key.kid for key in keys}
         outputs["publicUrls"] = services.urls

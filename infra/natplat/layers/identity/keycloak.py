@@ -93,6 +93,11 @@ class IdentityArgs:
     """The site's CA certificates, which Keycloak trusts for the directories and identity
     providers it federates (LDAPS, OIDC) besides public CAs. None without federation."""
     after: tuple[pulumi.Resource, ...] = ()
+    verifiers: tuple[pulumi.Resource, ...] = ()
+    """What verifies the tokens the realm signs (the services, whose pods read the site's public
+    keys): the realm applier runs after them, so a key the realm starts signing with is trusted
+    everywhere first (a rotation without a single 401; Kong's credentials come with the gateway,
+    which the identity layer already follows)."""
 
     @property
     def host(self) -> str:
@@ -519,7 +524,8 @@ class KeycloakServer(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(
                 child,
                 pulumi.ResourceOptions(
-                    depends_on=[server, realm_secret, script, service], delete_before_replace=True
+                    depends_on=[server, realm_secret, script, service, *args.verifiers],
+                    delete_before_replace=True,
                 ),
             ),
         )

@@ -27,6 +27,8 @@ class IdentityStackArgs:
     cert_manager: tuple[pulumi.Resource, ...] = ()
     """cert-manager's chart: the database backup plugin's certificates are its Certificates."""
     after: tuple[pulumi.Resource, ...] = ()
+    verifiers: tuple[pulumi.Resource, ...] = ()
+    """What verifies the realm's tokens besides Kong: the realm applier waits for it."""
 
 
 class IdentityStack(pulumi.ComponentResource):
@@ -80,6 +82,7 @@ class IdentityStack(pulumi.ComponentResource):
                 pull_secret=args.pull_secret,
                 trust=trust_bundle(site) if federated else None,
                 after=args.after,
+                verifiers=args.verifiers,
             ),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[database.cluster])),
         )
