@@ -342,38 +342,52 @@ def ldap_directory(identity: IdentitySection, bind_credential: str | None) -> di
     }
 
 
-def browser_flow(identity: IdentitySection) -> dict[str, Any]:
-    """The browser flow: an SSO cookie or an identity provider, else username and password, then a
-    one-time password for anyone holding an admin role (set up at first login if missing), and
-    for anyone who configured one."""
-    second_factors: list[dict[str, Any]] = [
+def second_factor(identity: IdentitySection, flow: str) -> list[dict[str, Any]]:
+    """One one-time-password prompt, once, for anyone who configured one and for anyone holding an
+    admin role (who sets one up at that login when missing). Keycloak ANDs the conditions of a
+    conditional sub-flow, so the OR is a chain: each admin role's sub-flow runs only when none
+    before it ran (`conditional-sub-flow-executed`, not-executed); one sub-flow per condition
+    without that chain asked n + 1 times."""
+    otp = {"provider": "auth-otp-form", "requirement": "REQUIRED"}
+    configured = f"{flow} - otp if configured"
+    subflows: list[dict[str, Any]] = [
         {
-            "subflow": f"{FLOW} - otp if {role}",
+            "subflow": configured,
             "requirement": "CONDITIONAL",
-            "executions": [
-                {
-                    "provider": "conditional-user-role",
-                    "requirement": "REQUIRED",
-                    "config": {
-                        "alias": f"{FLOW} - holds {role}",
-                        "config": {"condUserRole": role, "negate": "false"},
-                    },
-                },
-                {"provider": "auth-otp-form", "requirement": "REQUIRED"},
-            ],
+            "executions": [{"provider": "conditional-user-configured", "requirement": "REQUIRED"}, otp],
         }
-        for role in identity.admin_roles
     ]
-    second_factors.append(
-        {
-            "subflow": f"{FLOW} - otp if configured",
-            "requirement": "CONDITIONAL",
-            "executions": [
-                {"provider": "conditional-user-configured", "requirement": "REQUIRED"},
-                {"provider": "auth-otp-form", "requirement": "REQUIRED"},
-            ],
+    earlier = [configured]
+    for role in identity.admin_roles:
+        alias = f"{flow} - otp if {role}"
+        holds = {
+            "provider": "conditional-user-role",
+            "requirement": "REQUIRED",
+            "config": {
+                "alias": f"{flow} - holds {role}",
+                "config": {"condUserRole": role, "negate": "false"},
+            },
         }
-    )
+        unless = [
+            {
+                "provider": "conditional-sub-flow-executed",
+                "requirement": "REQUIRED",
+                "config": {
+                    "alias": f"{alias} - unless {before.removeprefix(flow + ' - ')}",
+                    "config": {"flow_to_check": before, "check_result": "not-executed"},
+                },
+            }
+            for before in earlier
+        ]
+        subflows.append({"subflow": alias, "requirement": "CONDITIONAL", "executions": [holds, *unless, otp]})
+        earlier.append(alias)
+    return subflows
+
+
+def browser_flow(identity: IdentitySection) -> dict[str, Any]:
+    """The browser flow: an SSO cookie or an identity provider, else username and password, then
+    the second factor (`second_factor`)."""
+    second_factors = second_factor(identity, FLOW)
     return {
         "alias": FLOW,
         "description": "Password, then a one-time password for the admin roles (rendered by the platform)",
