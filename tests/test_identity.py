@@ -429,3 +429,29 @@ def test_every_managed_client_pins_what_the_token_chain_needs(run: ProgramRun) -
     for client in document["clients"]:
         assert client["attributes"]["access.token.lifespan"] == ttl, client["clientId"]
         assert client["attributes"]["access.token.signed.response.alg"] == "RS256", client["clientId"]
+
+
+def test_every_login_path_asks_an_admin_for_a_second_factor() -> None:
+    """The browser flow (passwords, the LDAP directory's people) and the post-broker-login flow
+    of every identity provider carry the same second factor: an admin role means an OTP whatever
+    the path (tested through a real broker login in test_identity_keycloak)."""
+    from natplat.layers.identity.realm import POST_BROKER_FLOW  # noqa: PLC0415
+
+    capital = load_stack_file(ROOT / "stacks" / "Pulumi.capital.yaml")
+    document = render_realm(
+        capital.identity, api_scopes=capital.api_scopes, display_name="x", keys=[],
+        oidc_secrets={"agents": "s"},
+    )  # fmt: skip
+    assert document["identityProviders"]
+    assert all(idp["postBrokerLoginFlowAlias"] == POST_BROKER_FLOW for idp in document["identityProviders"])
+    flows = {flow["alias"]: flow for flow in document["flows"]}
+    after = flows[POST_BROKER_FLOW]["executions"]
+    roles = {
+        e["config"]["config"]["condUserRole"]
+        for sub in after
+        if "subflow" in sub
+        for e in sub["executions"]
+        if e["provider"] == "conditional-user-role"
+    }
+    assert roles == set(capital.identity.admin_roles)
+    assert [e.get("provider") for e in after if "provider" in e] == ["allow-access-authenticator"]

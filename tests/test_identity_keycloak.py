@@ -405,19 +405,22 @@ class Browser:
         self.server = server
         self.session = requests.Session()
 
-    def _cookies(self) -> dict[str, str]:
-        return {"Cookie": "; ".join(f"{c.name}={c.value}" for c in self.session.cookies)}
+    def _cookies(self, url: str) -> dict[str, str]:
+        """The cookies whose path covers `url` (two realms' sessions share cookie names)."""
+        path = urlparse(url).path
+        chosen = [c for c in self.session.cookies if path.startswith((c.path or "/").rstrip("/") + "/")]
+        return {"Cookie": "; ".join(f"{c.name}={c.value}" for c in chosen)}
 
     def get(self, url: str) -> requests.Response:
         return self.session.get(
-            url, headers={**self.server.forwarded, **self._cookies()}, allow_redirects=False, timeout=30
+            url, headers={**self.server.forwarded, **self._cookies(url)}, allow_redirects=False, timeout=30
         )
 
     def post(self, url: str, data: dict[str, str]) -> requests.Response:
         return self.session.post(
             url,
             data=data,
-            headers={**self.server.forwarded, **self._cookies()},
+            headers={**self.server.forwarded, **self._cookies(url)},
             allow_redirects=False,
             timeout=30,
         )
@@ -960,3 +963,98 @@ def test_one_time_password_is_asked_once_per_login(
         assert done.status_code == 302 and done.headers["Location"].startswith(
             "https://portal.staging.platform.gov.example/auth/callback?"
         ), (username, done.status_code, done.text[:300])
+
+
+def test_a_federated_admin_is_asked_for_a_one_time_password(
+    admin: Admin, server: Keycloak, applied: dict[str, Any]
+) -> None:
+    """A second realm on the same server stands in for an administration's OIDC provider. A person
+    logging in through it is let through on the upstream's word alone, until they hold an admin
+    role: then the post-broker-login flow asks for a one-time password (set up at that login),
+    whatever the upstream did; no code reaches the application without it."""
+    from natplat.spec.identity import OidcProvider  # noqa: PLC0415
+
+    realm, public = applied["realm"], server.public_base
+    broker = f"{public}/realms/{realm}/broker/agents/endpoint"
+    secret = secrets.token_urlsafe(24)
+    admin.post("/admin/realms", {"realm": "upstream", "enabled": True, "sslRequired": "none"})
+    admin.post(
+        "/admin/realms/upstream/clients",
+        {"clientId": "platform-broker", "publicClient": False, "secret": secret, "redirectUris": [broker],
+         "standardFlowEnabled": True, "directAccessGrantsEnabled": False},
+    )  # fmt: skip
+    upstream_password = secrets.token_urlsafe(18) + "aA1!"
+    admin.post(
+        "/admin/realms/upstream/users",
+        {"username": "fed-admin", "enabled": True, "email": "fed-admin@agency.gov.example",
+         "emailVerified": True, "firstName": "Federated", "lastName": "Admin",
+         "credentials": [{"type": "password", "value": upstream_password, "temporary": False}]},
+    )  # fmt: skip
+    provider = OidcProvider.model_validate(
+        {
+            "alias": "agents",
+            "displayName": "Agency",
+            "issuer": f"{public}/realms/upstream",
+            "authorizationUrl": f"{public}/realms/upstream/protocol/openid-connect/auth",
+            "tokenUrl": f"{public}/realms/upstream/protocol/openid-connect/token",
+            "jwksUrl": f"{public}/realms/upstream/protocol/openid-connect/certs",
+            "clientId": "platform-broker",
+            "clientSecret": SecretValue(secret),
+        }
+    )
+    staging_identity = load_stack_file(STACK_DIR / "Pulumi.staging.yaml").identity
+    identity = staging_identity.model_copy(
+        update={"federation": staging_identity.federation.model_copy(update={"oidc": (provider,)})}
+    )
+    document = json.loads(json.dumps(applied))
+    document["identityProviders"] = identity_providers(identity, {"agents": secret})
+    # Keycloak calls the token and key endpoints itself: the test server answers on loopback only.
+    config = document["identityProviders"][0]["config"]
+    config["tokenUrl"], config["jwksUrl"] = (
+        server.local(config["tokenUrl"]),
+        server.local(config["jwksUrl"]),
+    )
+    config["defaultScope"] = "openid profile email"
+    RealmSync(admin, document).run()
+    try:
+
+        def broker_login() -> requests.Response:
+            browser = Browser(server)
+            query = urlencode(
+                {"client_id": "portal", "redirect_uri": "https://portal.staging.platform.gov.example/auth/callback",
+                 "response_type": "code", "scope": "openid", "kc_idp_hint": "agents",
+                 "code_challenge": "x" * 43, "code_challenge_method": "S256"}
+            )  # fmt: skip
+            step = browser.get(f"{server.url}/realms/{realm}/protocol/openid-connect/auth?{query}")
+            for _ in range(12):
+                if step.status_code in (302, 303):
+                    location = step.headers["Location"]
+                    if location.startswith("https://portal."):
+                        return step
+                    step = browser.get(server.local(location) if location.startswith(public) else location)
+                elif step.status_code == 200 and 'name="password"' in step.text:
+                    action = html.unescape(re.search(r'action="([^"]+)"', step.text).group(1))
+                    step = browser.post(
+                        server.local(action),
+                        {"username": "fed-admin", "password": upstream_password, "credentialId": ""},
+                    )
+                else:
+                    return step
+            return step
+
+        first = broker_login()
+        assert first.status_code in (302, 303) and first.headers["Location"].startswith("https://portal."), (
+            first.status_code, first.headers.get("Location"),
+            re.findall(r'(?:kc-feedback-text|alert-error|instruction)[^>]*>([^<]+)', first.text))  # fmt: skip
+        (user,) = admin.get(f"/admin/realms/{realm}/users?username=fed-admin&exact=true")
+        grant = admin.get(f"/admin/realms/{realm}/roles/platform-admin")
+        admin.post(f"/admin/realms/{realm}/users/{user['id']}/role-mappings/realm", [grant])
+        second = broker_login()
+        location = second.headers.get("Location", "")
+        assert not location.startswith("https://portal."), (
+            "a federated admin got a code on the upstream's word"
+        )
+        assert "CONFIGURE_TOTP" in location or 'name="totp"' in second.text, (second.status_code, location)
+    finally:
+        RealmSync(admin, applied).run()
+        admin.delete("/admin/realms/upstream")

@@ -279,6 +279,7 @@ def identity_providers(identity: IdentitySection, secrets: Mapping[str, str]) ->
                 "storeToken": False,
                 "linkOnly": False,
                 "firstBrokerLoginFlowAlias": "first broker login",
+                "postBrokerLoginFlowAlias": POST_BROKER_FLOW,
                 "config": {
                     MANAGED: "true",
                     "issuer": provider.issuer,
@@ -406,6 +407,26 @@ def browser_flow(identity: IdentitySection) -> dict[str, Any]:
     }
 
 
+POST_BROKER_FLOW = f"{FLOW} - after a federated login"
+"""Runs after every login through an identity provider (and after the first one): the same second
+factor as the browser flow, so an admin role means an OTP on every path, whatever the upstream
+directory did."""
+
+
+def post_broker_flow(identity: IdentitySection) -> dict[str, Any]:
+    return {
+        "alias": POST_BROKER_FLOW,
+        "description": "After a federated login: the platform's second factor (rendered by the platform)",
+        # Keycloak fails a flow in which nothing ran (every sub-flow conditional, none applying):
+        # a person without an admin role or an OTP would be refused. Allowing access first makes
+        # the flow succeed unless a second factor applies and is not given.
+        "executions": [
+            {"provider": "allow-access-authenticator", "requirement": "REQUIRED"},
+            *second_factor(identity, POST_BROKER_FLOW),
+        ],
+    }
+
+
 def render_realm(
     identity: IdentitySection,
     *,
@@ -433,5 +454,5 @@ def render_realm(
         "keyProviders": key_providers(keys),
         "identityProviders": identity_providers(identity, oidc_secrets or {}),
         "ldap": ldap,
-        "flows": [browser_flow(identity)],
+        "flows": [browser_flow(identity), post_broker_flow(identity)],
     }

@@ -422,6 +422,13 @@ class RealmSync:
                 realm = self.admin.get(self.base)
                 if realm.get("browserFlow") == flow["alias"]:
                     self.admin.put(self.base, {"browserFlow": "browser"})
+                # Likewise the identity providers that name it; sync_identity_providers names it again.
+                for idp in self.admin.get(f"{self.base}/identity-provider/instances"):
+                    if idp.get("postBrokerLoginFlowAlias") == flow["alias"]:
+                        self.admin.put(
+                            f"{self.base}/identity-provider/instances/{urllib.parse.quote(idp['alias'])}",
+                            {**idp, "postBrokerLoginFlowAlias": ""},
+                        )
                 self.admin.delete(f"{self.base}/authentication/flows/{existing['id']}")
             self.admin.post(
                 f"{self.base}/authentication/flows",
@@ -444,9 +451,9 @@ class RealmSync:
         scope_ids = self.sync_client_scopes()
         self.sync_roles()
         self.sync_clients(scope_ids)
+        self.sync_flows()  # before the providers, which name the post-broker flow
         self.sync_identity_providers()
         self.sync_ldap(realm_id)
-        self.sync_flows()
         self.sync_settings()
         return self.changes
 
