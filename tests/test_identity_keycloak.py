@@ -289,19 +289,23 @@ def test_a_machine_client_gets_a_token_that_kong_and_the_api_accept(
     assert claims["exp"] - claims["iat"] == 600  # identity.tokenTtlSeconds of staging
 
     # The example API itself, as a process, with the public key and settings the program gives it.
-    env = next(r.inputs for r in staging.kubernetes("Deployment") if r.metadata.get("name") == "offices")[
-        "spec"
-    ]["template"]["spec"]["containers"][0]["env"]
-    settings = {e["name"]: e.get("value") for e in env}
-    public_keys = next(
-        r for r in staging.kubernetes("ConfigMap") if r.metadata.get("name") == "jwt-public-keys"
-    )
-    files = []
-    for name, pem in public_keys.inputs["data"].items():
-        (tmp_path / name).write_text(pem)
-        files.append(str(tmp_path / name))
+    settings, files = offices_as_deployed(staging, tmp_path)
     assert call_offices(token, settings, files) == 200
     assert call_offices(token[:-4] + "AAAA", settings, files) == 401
+
+
+def offices_as_deployed(run: ProgramRun, folder: Path) -> tuple[dict[str, str], list[str]]:
+    """The offices API's settings as the program gives its Deployment, and its public key files
+    (the `jwt-public-keys` ConfigMap) written into `folder`."""
+    env = next(r.inputs for r in run.kubernetes("Deployment") if r.metadata.get("name") == "offices")["spec"][
+        "template"
+    ]["spec"]["containers"][0]["env"]
+    public_keys = next(r for r in run.kubernetes("ConfigMap") if r.metadata.get("name") == "jwt-public-keys")
+    files = []
+    for name, pem in public_keys.inputs["data"].items():
+        (folder / name).write_text(pem)
+        files.append(str(folder / name))
+    return {e["name"]: e.get("value") for e in env}, files
 
 
 def call_offices(token: str, settings: dict[str, str], key_files: list[str]) -> int:
@@ -794,17 +798,7 @@ def test_only_managed_access_tokens_pass_what_the_gateway_checks(
     token = handmade.json()["access_token"]
     assert jwt.get_unverified_header(token)["alg"] == "ES256"
     assert kong_refusal(token, staging) is not None
-    env = next(r.inputs for r in staging.kubernetes("Deployment") if r.metadata.get("name") == "offices")[
-        "spec"
-    ]["template"]["spec"]["containers"][0]["env"]
-    public_keys = next(
-        r for r in staging.kubernetes("ConfigMap") if r.metadata.get("name") == "jwt-public-keys"
-    )
-    files = []
-    for name, pem in public_keys.inputs["data"].items():
-        (tmp_path / name).write_text(pem)
-        files.append(str(tmp_path / name))
-    assert call_offices(token, {e["name"]: e.get("value") for e in env}, files) == 401
+    assert call_offices(token, *offices_as_deployed(staging, tmp_path)) == 401
 
 
 def api_refusal(token: str, run: ProgramRun) -> str | None:

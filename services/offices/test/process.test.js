@@ -96,16 +96,19 @@ test('keys from a folder: every .pem in it, so a pod restarted mid-rotation star
   copyFileSync(primary.publicFile, join(folder, 'primary.pem'));
   copyFileSync(next.publicFile, join(folder, 'next.pem'));
   const env = { PORT: '0', JWT_PUBLIC_KEY_FILES: folder, REDIS_URL: sharedRedisUrl(), ...GOOD };
-  const both = spawnService(SERVER, env);
-  assert.ok(await both.started, both.output());
-  both.child.kill('SIGTERM');
-  assert.equal((await both.exited).code, 0);
+  // Serving, then stopped cleanly (its health answered first: the signal handlers are in place).
+  async function startsAndServes() {
+    const run = spawnService(SERVER, env);
+    const port = await run.started;
+    assert.ok(port, run.output());
+    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+    run.child.kill('SIGTERM');
+    assert.equal((await run.exited).code, 0, run.output());
+  }
+  await startsAndServes();
   // The rotation's last step removes the old key from the ConfigMap: the same template starts.
   rmSync(join(folder, 'primary.pem'));
-  const after = spawnService(SERVER, env);
-  assert.ok(await after.started, after.output());
-  after.child.kill('SIGTERM');
-  assert.equal((await after.exited).code, 0);
+  await startsAndServes();
   // A folder without a key is refused at start, naming the variable.
   rmSync(join(folder, 'next.pem'));
   const none = spawnService(SERVER, env);
