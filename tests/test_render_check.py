@@ -24,7 +24,6 @@ from natplat.review.render_check import (
     check_secret_readers,
     check_service_monitors,
 )
-from natplat.spec.catalog import KEYCLOAK_OPERATOR_MANIFESTS
 from natplat.spec.stackfile import load_stack_file
 
 MIRROR = "mirror.north.example/upstream"
@@ -436,8 +435,7 @@ spec:
 
 def test_a_manifest_renders_as_the_program_applies_it_and_the_pack_judges_its_objects() -> None:
     north = load_stack_file(ROOT / "stacks" / "Pulumi.north.yaml")
-    upstream = KEYCLOAK_OPERATOR_MANIFESTS["operator"].upstream
-    objects = render_manifest(upstream, OPERATOR_MANIFEST, north)
+    objects = render_manifest("operator", OPERATOR_MANIFEST, north)
     deployment = next(o for o in objects if o["kind"] == "Deployment")
     assert deployment["metadata"]["namespace"] == "platform-identity"
     assert deployment["metadata"]["labels"]["national-platform/site"] == "north"
@@ -452,7 +450,7 @@ def test_a_manifest_renders_as_the_program_applies_it_and_the_pack_judges_its_ob
     # The pack's rules over the manifest's objects, as a real preview would hand them over: a
     # medium site's single-replica operator passes only as a named singleton.
     staging = load_stack_file(ROOT / "stacks" / "Pulumi.staging.yaml")
-    staged = render_manifest(upstream, OPERATOR_MANIFEST, staging)
+    staged = render_manifest("operator", OPERATOR_MANIFEST, staging)
     assert judge_with_the_pack({"manifest-operator": staged}, staging) == []
     settings = policy_config(staging)
     for config in settings.values():

@@ -243,20 +243,24 @@ def type_token(obj: dict[str, Any]) -> str:
     return f"kubernetes:{api if '/' in api else f'core/{api}'}:{obj.get('kind')}"
 
 
-def read_manifest(upstream: str, manifests_from: Path | None) -> str:
+def manifest_key(upstream: str) -> str:
+    """The catalog's key of the manifest the plan lists by its upstream URL."""
+    return next(k for k, m in KEYCLOAK_OPERATOR_MANIFESTS.items() if m.upstream == upstream)
+
+
+def read_manifest(key: str, manifests_from: Path | None) -> str:
     """A pinned manifest file: from a folder laid out as a manifest mirror, or from upstream."""
-    key = next(k for k, m in KEYCLOAK_OPERATOR_MANIFESTS.items() if m.upstream == upstream)
     manifest = KEYCLOAK_OPERATOR_MANIFESTS[key]
+    upstream = manifest.upstream
     if manifests_from is not None:
         return (manifests_from / manifest.mirror_path).read_text()
     with urllib.request.urlopen(upstream, timeout=60) as response:  # noqa: S310 - a pinned https URL
         return response.read().decode()
 
 
-def render_manifest(upstream: str, text: str, stack: Site) -> list[dict[str, Any]]:
+def render_manifest(key: str, text: str, stack: Site) -> list[dict[str, Any]]:
     """The objects of a manifest as the program applies them: its transforms (identity namespace,
     images from the site's registry, the operator hardened, the platform's labels), in order."""
-    key = next(k for k, m in KEYCLOAK_OPERATOR_MANIFESTS.items() if m.upstream == upstream)
     transforms = manifest_transforms(
         key,
         site=stack.name,
@@ -324,11 +328,11 @@ def render_site(
         objects += rendered
         sources[chart["name"]] = rendered
     for upstream in inventory.get("manifests", []):
-        name = next((k for k, m in KEYCLOAK_OPERATOR_MANIFESTS.items() if m.upstream == upstream), upstream)
         try:
-            rendered = render_manifest(upstream, read_manifest(upstream, manifests_from), stack)
+            name = manifest_key(upstream)
+            rendered = render_manifest(name, read_manifest(name, manifests_from), stack)
         except (OSError, StopIteration) as error:
-            problems.append(f"manifest {upstream}: {error}")
+            problems.append(f"manifest {upstream}: {error!r}")
             continue
         (folder / f"manifest-{name}.yaml").write_text(yaml.safe_dump_all(rendered, sort_keys=False))
         objects += rendered
