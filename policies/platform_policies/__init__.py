@@ -107,6 +107,15 @@ def exempt(args: ResourceValidationArgs) -> bool:
     return namespace_of(args.props) in config(args).get("nodeAgentNamespaces", [])
 
 
+def report_unless_exempt(args: ResourceValidationArgs, problems: list[str], report: ReportViolation) -> None:
+    """Reports `problems` unless the resource is in the node agents' namespace, which is read only
+    when there is a problem: a preview that cannot know it yet (the local stack's, named from a
+    cluster that does not exist) still judges the rest of the resource."""
+    if problems and not exempt(args):
+        for problem in problems:
+            report(problem)
+
+
 def for_pods(check: Callable[[Mapping[str, Any], Mapping[str, Any], ReportViolation, str], None]) -> Validate:
     """A validation run on every container of a workload, with the pod spec at hand."""
 
@@ -117,11 +126,7 @@ def for_pods(check: Callable[[Mapping[str, Any], Mapping[str, Any], ReportViolat
         problems: list[str] = []
         for container in containers(spec):
             check(spec, container, problems.append, f"{args.name}: container {container.get('name')!r}")
-        # The namespace is read only for a pod with problems: a preview that cannot know it yet
-        # (the local stack's, named from a cluster that does not exist) still judges the pod.
-        if problems and not exempt(args):
-            for problem in problems:
-                report(problem)
+        report_unless_exempt(args, problems, report)
 
     return validate
 
@@ -357,9 +362,7 @@ def _host_access(args: ResourceValidationArgs, report: ReportViolation) -> None:
         for volume in spec.get("volumes") or []
         if "hostPath" in volume
     ]
-    if problems and not exempt(args):  # the namespace is read only where it decides
-        for problem in problems:
-            report(problem)
+    report_unless_exempt(args, problems, report)
 
 
 # ---------------------------------------------------------------------------- exposure and routes
