@@ -14,7 +14,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from natplat.layers.identity.realm_sync import FLOW_PREFIX, LDAP_DIGEST_ATTRIBUTE, MANAGED, SIGNING_KEY_PREFIX
+from natplat.layers.identity.realm_sync import (
+    FLOW_PREFIX,
+    KEY_PROVIDER,
+    LDAP_DIGEST_ATTRIBUTE,
+    MANAGED,
+    SIGNING_KEY_PREFIX,
+)
+from natplat.layers.signing import ALGORITHM
 from natplat.spec.identity import IdentitySection, MachineClient
 
 AUDIENCE_SCOPE = "platform-audience"
@@ -188,7 +195,7 @@ def chain_attributes(identity: IdentitySection) -> dict[str, str]:
     are signed RS256, the algorithm Kong's credential and the APIs accept."""
     return {
         "access.token.lifespan": str(identity.token_ttl_seconds),
-        "access.token.signed.response.alg": "RS256",
+        "access.token.signed.response.alg": ALGORITHM,
     }
 
 
@@ -238,7 +245,7 @@ def key_providers(keys: Sequence[RealmKey]) -> list[dict[str, Any]]:
     other = {
         "name": OTHER_TOKENS_KEY,
         "providerId": "ecdsa-generated",
-        "providerType": "org.keycloak.keys.KeyProvider",
+        "providerType": KEY_PROVIDER,
         "config": {
             "priority": [str(SIGNING_PRIORITY)],
             "enabled": ["true"],
@@ -250,13 +257,13 @@ def key_providers(keys: Sequence[RealmKey]) -> list[dict[str, Any]]:
         {
             "name": f"{SIGNING_KEY_PREFIX}{key.generation}",
             "providerId": "rsa",
-            "providerType": "org.keycloak.keys.KeyProvider",
+            "providerType": KEY_PROVIDER,
             "kid": key.kid,
             "config": {
                 "priority": [str(SIGNING_PRIORITY - position)],
                 "enabled": ["true"],
                 "active": ["true" if position == 0 else "false"],
-                "algorithm": ["RS256"],
+                "algorithm": [ALGORITHM],
                 "privateKey": [key.private_key_pem],
             },
         }
