@@ -201,7 +201,7 @@ describe('verified tokens are remembered only while they are valid', () => {
 
   test('the oldest entries go when the byte bound is reached, whatever their count', () => {
     const payload = { exp: 100, nbf: 0 };
-    const small = memoCost('a', payload);
+    const small = memoCost('a');
     const verified = new VerifiedTokens({ maxBytes: 2 * small });
     verified.set('a', payload);
     verified.set('b', payload);
@@ -209,7 +209,8 @@ describe('verified tokens are remembered only while they are valid', () => {
     assert.equal(verified.get('a', 1, 0), undefined);
     assert.ok(verified.get('b', 1, 0) && verified.get('c', 1, 0));
     assert.equal(verified.bytes, 2 * small);
-    // One large token takes the room of many small ones.
+    // One large token takes the room of many small ones, its payload segment counted twice over.
+    assert.equal(memoCost(`h.${'p'.repeat(400)}.s`), 404 + 2 * 300 + memoCost(''));
     const large = 'x'.repeat(small);
     verified.set(large, payload);
     assert.deepEqual([...verified.entries.keys()], [large]);

@@ -53,11 +53,16 @@ function challenge(error, description) {
 /**
  * What remembering one verified token costs, in bytes, counted high: V8 keeps a token (ASCII) at
  * one byte per character, a parsed payload at up to about twice its JSON, and a Map entry with an
- * object's header comes on top (MEMO_ENTRY_OVERHEAD).
+ * object's header comes on top (MEMO_ENTRY_OVERHEAD). The payload's JSON is the token's middle
+ * segment decoded: its length (the bytes jose parsed) is read off the base64url, not by
+ * serializing the payload again on every verification.
  */
 export const MEMO_ENTRY_OVERHEAD = 512;
-export function memoCost(token, payload) {
-  return token.length + 2 * JSON.stringify(payload).length + MEMO_ENTRY_OVERHEAD;
+export function memoCost(token) {
+  const first = token.indexOf('.');
+  const second = token.indexOf('.', first + 1);
+  const encoded = first < 0 || second < 0 ? 0 : second - first - 1;
+  return token.length + 2 * Math.ceil((encoded * 3) / 4) + MEMO_ENTRY_OVERHEAD;
 }
 
 /** The memo's default bound: small against the smallest profile's 192 MiB service limit. */
@@ -90,7 +95,7 @@ export class VerifiedTokens {
   }
 
   set(token, payload) {
-    const cost = memoCost(token, payload);
+    const cost = memoCost(token);
     if (cost > this.maxBytes) return;
     const known = this.entries.get(token);
     if (known) this.#drop(token, known);
